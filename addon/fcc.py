@@ -1,7 +1,7 @@
 """mitmproxy entry script: `mitmdump -s addon/fcc.py`.
 
 Thin on purpose: mitmproxy re-imports this file whenever it changes, so all
-state lives in the `freecc` package next to it.
+state lives in the `fcc` package next to it.
 """
 
 import os
@@ -11,6 +11,6 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
 
-from freecc.addon import FccAddon  # noqa: E402
+from fcc.mitm.addon import FccAddon  # noqa: E402
 
 addons = [FccAddon()]

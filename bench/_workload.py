@@ -170,7 +170,7 @@ def anthropic_body(model: str = CLIENT_MODEL) -> dict:
                                       "content": "F.....\nFAILED tests/protocol/test_stream_rules.py::test_usage - assert 0 == 5000\n" * 4,
                                       "is_error": False}]},
         {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_bench_02", "name": "Read",
-                                           "input": {"file_path": "/work/main/addon/freecc/protocol/openai_stream.py"}}]},
+                                           "input": {"file_path": "/work/main/addon/fcc/protocol/openai_stream.py"}}]},
         {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_bench_02",
                                       "content": "    def finish(self):\n        return self._close_blocks()\n" * 6,
                                       "cache_control": {"type": "ephemeral"}}]},

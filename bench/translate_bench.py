@@ -30,9 +30,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "addon"))
 
-from freecc.protocol.anthropic_stream import AnthropicSSETranslator  # noqa: E402
-from freecc.protocol.openai_stream import OpenAIChatReader  # noqa: E402
-from freecc.protocol.sse import SSEDecoder  # noqa: E402
+from fcc.core.events import AnthropicSSETranslator  # noqa: E402
+from fcc.core.dialects.openai_chat_stream import OpenAIChatReader  # noqa: E402
+from fcc.core.sse import SSEDecoder  # noqa: E402
 
 TARGET_US_PER_CHUNK = 15.0
 CHUNKS_PER_STREAM = 100

@@ -1,4 +1,4 @@
-"""Test-wide setup: make the `freecc` package importable from a plain checkout."""
+"""Test-wide setup: make the `fcc` package importable from a plain checkout."""
 
 import sys
 from pathlib import Path

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from freecc import admission
-from freecc.admission import AdmissionTimeout, ModelHealth, ProviderGate, gate_for
+from fcc.engine import admission
+from fcc.engine.admission import AdmissionTimeout, ModelHealth, ProviderGate, gate_for
 
 EPS = 0.03  # timer slack on the early side
 LATE = 0.35  # generous slack on the late side (loaded CI machines)

@@ -17,8 +17,8 @@ import time
 
 import pytest
 
-from freecc import admission
-from freecc.admission import ProviderGate
+from fcc.engine import admission
+from fcc.engine.admission import ProviderGate
 
 WINDOW = 1.0
 

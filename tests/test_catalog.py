@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from freecc.catalog import CATALOG, build_catalog, catalog_problems, get_profile, profile_problems
-from freecc.catalog_table import END_MARKER, START_MARKER, main as table_main, render_table, replace_block
-from freecc.profile import TRANSPORTS, Profile, validate_profile
+from fcc.core.catalog import CATALOG, build_catalog, catalog_problems, get_profile, profile_problems
+from fcc.core.catalog_table import END_MARKER, START_MARKER, main as table_main, render_table, replace_block
+from fcc.core.profiles import TRANSPORTS, Profile, validate_profile
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -184,7 +184,7 @@ def test_render_table_escapes_pipes_in_notes() -> None:
 def test_readme_table_matches_the_catalog() -> None:
     readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
     assert replace_block(readme, render_table(CATALOG)) == readme, (
-        "README provider table is stale: run `PYTHONPATH=addon python -m freecc.catalog_table`"
+        "README provider table is stale: run `PYTHONPATH=addon python -m fcc.core.catalog_table`"
     )
 
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from freecc import config as config_module
-from freecc.catalog import CATALOG
-from freecc.config import ConfigError, env_base_url_name, find_routes_file, load_config
-from freecc.protocol.openai_request import translate_request
+from fcc import config as config_module
+from fcc.core.catalog import CATALOG
+from fcc.config import ConfigError, env_base_url_name, find_routes_file, load_config
+from fcc.core.dialects.openai_chat_request import translate_request
 
 KEYS = {"OPENROUTER_API_KEY": "or-key", "NVIDIA_NIM_API_KEY": "nim-key", "DEEPSEEK_API_KEY": "ds-key"}
 

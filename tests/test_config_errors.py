@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from freecc.config import ConfigError, load_config
+from fcc.config import ConfigError, load_config
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
-from freecc.catalog import CATALOG
-from freecc.doctor import (
+from fcc.core.catalog import CATALOG
+from fcc.doctor import (
     Status,
     classify_exception,
     classify_response,
@@ -22,7 +22,7 @@ from freecc.doctor import (
     probe_headers,
     probe_url,
 )
-from freecc.profile import Profile
+from fcc.core.profiles import Profile
 
 FAKE_KEY = "sk-Zq9XwT4vLp2RmK7yBn3Hc8Fd"
 KEY_VARIABLE = "FCC_DOCTOR_TEST_KEY"

@@ -10,11 +10,11 @@ import anthropic
 import httpx
 import pytest
 
-from freecc import cli
-from freecc.classify import classify
-from freecc.config import load_config
-from freecc.local import IMAGE_TOKENS, count_tokens_body, estimate_input_tokens, models_body
-from freecc.router import advertised_models
+from fcc import cli
+from fcc.claude_code import classify
+from fcc.config import load_config
+from fcc.core.local_answers import IMAGE_TOKENS, count_tokens_body, estimate_input_tokens, models_body
+from fcc.router import advertised_models
 from tests.support.captures import count_tokens_requests, message_requests
 
 # ------------------------------------------------------------------ local answers

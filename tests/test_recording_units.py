@@ -19,10 +19,12 @@ from mitmproxy import contentviews as mitm_contentviews
 from mitmproxy import http
 from mitmproxy.test import tflow
 
-from freecc import contentviews, inspect, recording, replay, runtime
-from freecc.engine import Attempt
-from freecc.recording import Recorder, Scrubber, decode_body, decode_chunks, dump_document, load_document
-from freecc.replay import Cassette, ReplayTransport, body_key
+from fcc.mitm import contentviews, runtime
+from fcc.mitm import inspector as inspect
+from fcc.record import recording, replay
+from fcc.engine.exchange import Attempt
+from fcc.record.recording import Recorder, Scrubber, decode_body, decode_chunks, dump_document, load_document
+from fcc.record.replay import Cassette, ReplayTransport, body_key
 from tests.support.upstream_responses import (
     anthropic_text_stream,
     openai_reasoning_stream,

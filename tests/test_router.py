@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from freecc.config import load_config
-from freecc.router import RouteError, advertised_models, clean_model_name, route_model
+from fcc.config import load_config
+from fcc.router import RouteError, advertised_models, clean_model_name, route_model
 
 
 @pytest.fixture

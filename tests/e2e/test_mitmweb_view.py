@@ -32,7 +32,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from freecc.recording import decode_body, load_document
+from fcc.record.recording import decode_body, load_document
 from tests.e2e.test_recordings import replay_env
 from tests.support.procs import REPO_ROOT, ADDON_SCRIPT, free_port
 

@@ -22,10 +22,10 @@ import httpx
 import pytest
 import yaml
 
-from freecc.catalog import CATALOG
-from freecc.config import env_base_url_name
-from freecc.protocol.anthropic_stream import MessageAccumulator
-from freecc.recording import decode_body, load_document
+from fcc.core.catalog import CATALOG
+from fcc.config import env_base_url_name
+from fcc.core.events import MessageAccumulator
+from fcc.record.recording import decode_body, load_document
 from tests.protocol.test_stream_rules import check_grammar, parse_with_sdk, read_raw_events
 from tests.support.procs import REPO_ROOT, MitmdumpProcess
 

@@ -14,7 +14,7 @@ import anthropic
 import httpx
 import pytest
 
-from freecc.protocol.errors import (
+from fcc.core.errors import (
     CLIENT_MAX_RETRY_AFTER,
     AnthropicError,
     map_upstream_error,

@@ -16,13 +16,13 @@ from typing import Any
 
 import pytest
 
-from freecc.catalog import CATALOG
-from freecc.config import Target
-from freecc.protocol.anthropic_native import translate_native_request
-from freecc.protocol.messages import BRIDGE_TEXT, MISSING_RESULT
-from freecc.protocol.openai_request import translate_request
-from freecc.protocol.tools import SYNTHETIC_SIGNATURE, ToolIdCodec, alnum9, encode_state
-from freecc.upstream import build_request
+from fcc.core.catalog import CATALOG
+from fcc.config import Target
+from fcc.core.dialects.anthropic_native import translate_native_request
+from fcc.core.dialects.openai_chat_messages import BRIDGE_TEXT, MISSING_RESULT
+from fcc.core.dialects.openai_chat_request import translate_request
+from fcc.core.tools import SYNTHETIC_SIGNATURE, ToolIdCodec, alnum9, encode_state
+from fcc.engine.upstream import build_request
 from tests.support.chat_shape import (
     ALLOWED_TOP_LEVEL,
     NATIVE_PROFILES,

@@ -15,14 +15,14 @@ import json
 
 import pytest
 
-from freecc.catalog import CATALOG
-from freecc.classify import classify
-from freecc.local import estimate_input_tokens
-from freecc.protocol.anthropic import parse_request
-from freecc.protocol.anthropic_native import translate_native_request
-from freecc.protocol.messages import flatten_text
-from freecc.protocol.openai_request import translate_request
-from freecc.protocol.tools import ToolIdCodec, encode_state
+from fcc.core.catalog import CATALOG
+from fcc.claude_code import classify
+from fcc.core.local_answers import estimate_input_tokens
+from fcc.core.client_request import parse_request
+from fcc.core.dialects.anthropic_native import translate_native_request
+from fcc.core.dialects.openai_chat_messages import flatten_text
+from fcc.core.dialects.openai_chat_request import translate_request
+from fcc.core.tools import ToolIdCodec, encode_state
 from tests.support.captures import (
     CapturedRequest,
     capture_file_params,

@@ -7,8 +7,8 @@ import json
 import pytest
 from anthropic._streaming import SSEDecoder as SDKSSEDecoder
 
-from freecc.protocol import sse
-from freecc.protocol.sse import SSEDecoder, SSEEvent, encode_data, encode_event
+from fcc.core import sse
+from fcc.core.sse import SSEDecoder, SSEEvent, encode_data, encode_event
 
 
 def decode(*pieces: bytes, finish: bool = True) -> list[SSEEvent]:

@@ -25,10 +25,10 @@ from anthropic.lib.streaming import MessageStream
 from anthropic.types import RawMessageStreamEvent, StopReason
 from anthropic.types.shared.error_type import ErrorType
 
-from freecc.profile import Profile
-from freecc.protocol.anthropic_stream import AnthropicSSETranslator
-from freecc.protocol.openai_stream import OpenAIChatReader
-from freecc.protocol.tools import decode_state
+from fcc.core.profiles import Profile
+from fcc.core.events import AnthropicSSETranslator
+from fcc.core.dialects.openai_chat_stream import OpenAIChatReader
+from fcc.core.tools import decode_state
 
 # --------------------------------------------------------------------------- harness
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from freecc.protocol.tools import decode_state
+from fcc.core.tools import decode_state
 from tests.protocol.test_stream_rules import (
     CHUNKINGS,
     Replay,

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from freecc.protocol.thinking import CLOSE_TAG, OPEN_TAG, ThinkTagSplitter
+from fcc.core.thinking import CLOSE_TAG, OPEN_TAG, ThinkTagSplitter
 
 Piece = tuple[str, str]
 

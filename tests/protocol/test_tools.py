@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from freecc.protocol.tools import (
+from fcc.core.tools import (
     STATE_PREFIX,
     SYNTHETIC_SIGNATURE,
     ToolIdCodec,

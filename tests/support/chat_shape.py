@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from freecc.catalog import CATALOG
+from fcc.core.catalog import CATALOG
 
 # Everything translate_request may put at the top level (plus a profile's extra_body keys).
 ALLOWED_TOP_LEVEL = frozenset(

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 import yaml
 
-from freecc.config import env_base_url_name
+from fcc.config import env_base_url_name
 from tests.e2e.sdk.support import CAPTURE_KEYS, PROVIDER_SECRET, UNROUTED, E2EUpstream, Fcc, hermetic_env
 from tests.support.procs import run_mitmdump
 from tests.support.upstream import refused_port

@@ -23,8 +23,8 @@ from typing import Any
 import anthropic
 import httpx
 
-from freecc.catalog import CATALOG
-from freecc.config import env_base_url_name
+from fcc.core.catalog import CATALOG
+from fcc.config import env_base_url_name
 from tests.protocol.test_stream_rules import RawEvent, check_grammar, read_raw_events
 from tests.support.procs import MitmdumpProcess
 from tests.support.upstream import RecordedRequest, ScriptedUpstream

@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from freecc.catalog import CATALOG
-from freecc.protocol.tools import decode_state
+from fcc.core.catalog import CATALOG
+from fcc.core.tools import decode_state
 from tests.e2e.sdk.conftest import GEMINI_KEY
 from tests.e2e.sdk.support import (
     BILLING_TEXT,

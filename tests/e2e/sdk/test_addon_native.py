@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from freecc.protocol.tools import decode_state
+from fcc.core.tools import decode_state
 from tests.e2e.sdk.support import (
     BILLING_TEXT,
     CAPTURE_KEYS,

@@ -1,7 +1,7 @@
 """The README's provider table, generated from the catalog so the two cannot drift.
 
-    python -m freecc.catalog_table           rewrite the block in README.md
-    python -m freecc.catalog_table --check   exit 1 if README.md is out of date
+    python -m fcc.core.catalog_table           rewrite the block in README.md
+    python -m fcc.core.catalog_table --check   exit 1 if README.md is out of date
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from .profile import Profile
+from fcc.core.profiles import Profile
 
 START_MARKER = "<!-- catalog-table:start -->"
 END_MARKER = "<!-- catalog-table:end -->"
-# addon/freecc/catalog_table.py -> repository root.
+# addon/fcc/catalog_table.py -> repository root.
 DEFAULT_README = Path(__file__).resolve().parents[2] / "README.md"
 
 _HEADER = ("id", "transport", "key variable", "base URL (local: default)", "notes")
@@ -49,12 +49,12 @@ def replace_block(readme: str, table: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m freecc.catalog_table", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m fcc.core.catalog_table", description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if the README block is out of date")
     parser.add_argument("--readme", type=Path, default=DEFAULT_README, help="README path (default: the repo's)")
     args = parser.parse_args(argv)
 
-    from .catalog import CATALOG
+    from fcc.core.catalog import CATALOG
 
     current = args.readme.read_text(encoding="utf-8")
     try:
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.check:
         if wanted != current:
-            print(f"{args.readme}: provider table is out of date; run python -m freecc.catalog_table", file=sys.stderr)
+            print(f"{args.readme}: provider table is out of date; run python -m fcc.core.catalog_table", file=sys.stderr)
             return 1
         return 0
     if wanted != current:

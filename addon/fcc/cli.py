@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     command, rest = (args[0], args[1:]) if args else ("", [])
     if command == "doctor":
-        from .doctor import doctor_main
+        from fcc.doctor import doctor_main
 
         return doctor_main(rest)
     if command in ("run", "web"):

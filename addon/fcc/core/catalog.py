@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from .profile import Profile, validate_profile
+from fcc.core.profiles import Profile, validate_profile
 
 # Provider-private request fields. Strict validators answer 400 to any of them, so
 # they are listed in `rejects` wherever the provider is known (or likely) to be strict.

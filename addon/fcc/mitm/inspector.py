@@ -58,7 +58,7 @@ def show_upstream(client_flow: http.HTTPFlow) -> list[http.HTTPFlow]:
         flows = upstream_flows(client_flow, plan)
         client_flow.metadata["fcc_upstream_flows"] = [f.id for f in flows]
         view.add(flows)
-        from .runtime import _bound_view
+        from fcc.mitm.runtime import _bound_view
 
         _bound_view()
         return flows

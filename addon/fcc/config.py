@@ -14,9 +14,9 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from .catalog import CATALOG
-from .profile import PROFILE_FIELDS, Profile, validate_profile
-from .protocol.reasoning import POLICIES
+from fcc.core.catalog import CATALOG
+from fcc.core.profiles import PROFILE_FIELDS, Profile, validate_profile
+from fcc.core.reasoning import POLICIES
 
 TIERS = ("opus", "sonnet", "haiku")
 REPO_ROUTES = Path(__file__).resolve().parent.parent.parent / "routes.yaml"

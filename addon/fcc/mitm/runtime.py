@@ -22,7 +22,7 @@ COPY_LIMIT = 4 * 1024 * 1024  # bytes of a streamed answer kept for the inspecto
 async def sidecar(handler):
     """The engine's loopback server, started once per process."""
     global _SIDECAR
-    from .sidecar import Sidecar
+    from fcc.engine.sidecar import Sidecar
 
     if _SIDECAR is None:
         _SIDECAR = Sidecar(handler)

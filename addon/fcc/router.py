@@ -6,8 +6,8 @@ import os
 import re
 from dataclasses import dataclass
 
-from .catalog import CATALOG
-from .config import Config, ConfigError, Target, TierRoute, builtin_provider
+from fcc.core.catalog import CATALOG
+from fcc.config import Config, ConfigError, Target, TierRoute, builtin_provider
 
 _CONTEXT_SUFFIX = re.compile(r"\[[0-9]+[km]\]$", re.IGNORECASE)
 # Order matters: "claude-opus-..." must not be caught by a later, looser match.

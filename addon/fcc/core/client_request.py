@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .errors import AnthropicError, invalid_request
+from fcc.core.errors import AnthropicError, invalid_request
 
 
 class ClientMessage(BaseModel):

@@ -18,22 +18,22 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from . import admission
-from .config import Target
-from .protocol.anthropic_native import AnthropicSSEReader
-from .protocol.anthropic_stream import (
+from fcc.engine import admission
+from fcc.config import Target
+from fcc.core.dialects.anthropic_native import AnthropicSSEReader
+from fcc.core.events import (
     MessageAccumulator,
     encode_events,
     error_event,
     message_start_event,
     new_message_id,
 )
-from .protocol.errors import AnthropicError, make_error, map_upstream_error, parse_retry_after, redact
-from .protocol.openai_stream import OpenAIChatReader
-from .protocol.sse import encode_event
-from .router import Route
-from .sidecar import ResponseWriter
-from .upstream import build_request, client_for, masked_headers
+from fcc.core.errors import AnthropicError, make_error, map_upstream_error, parse_retry_after, redact
+from fcc.core.dialects.openai_chat_stream import OpenAIChatReader
+from fcc.core.sse import encode_event
+from fcc.router import Route
+from fcc.engine.sidecar import ResponseWriter
+from fcc.engine.upstream import build_request, client_for, masked_headers
 
 log = logging.getLogger("fcc")
 

@@ -1,5 +1,5 @@
 """The mitmproxy addon: options and hooks. It wires things together and decides
-nothing about protocols; every translation lives in `freecc.protocol`.
+nothing about protocols; every translation lives in `fcc.core`.
 """
 
 from __future__ import annotations
@@ -9,15 +9,19 @@ import logging
 
 from mitmproxy import ctx, exceptions, http
 
-from . import engine as engine_module
-from .classify import classify
-from .config import Config, ConfigError, load_config
-from .local import count_tokens_body, estimate_input_tokens, models_body
-from .protocol.anthropic import parse_request
-from .protocol.anthropic_stream import encode_events, error_event
-from .protocol.errors import AnthropicError, make_error
-from .router import RouteError, advertised_models, route_model
-from . import contentviews, inspect, recording, replay, runtime
+from fcc.engine import exchange as engine_module
+from fcc.claude_code import classify
+from fcc.config import Config, ConfigError, load_config
+from fcc.core.local_answers import count_tokens_body, estimate_input_tokens, models_body
+from fcc.core.client_request import parse_request
+from fcc.core.events import encode_events, error_event
+from fcc.core.errors import AnthropicError, make_error
+from fcc.router import RouteError, advertised_models, route_model
+from fcc.mitm import contentviews
+from fcc.mitm import inspector
+from fcc.record import recording
+from fcc.record import replay
+from fcc.mitm import runtime
 
 log = logging.getLogger("fcc")
 # httpx logs every request at INFO; fcc's own one line per request says more.
@@ -207,7 +211,7 @@ class FccAddon:
     def _observe(flow: http.HTTPFlow) -> None:
         """Record mode writes the exchange; mitmweb shows its upstream side (both no-ops otherwise)."""
         recording.record(flow)
-        inspect.show_upstream(flow)
+        inspector.show_upstream(flow)
 
     # -------------------------------------------------------------- helpers
     async def _serve_exchange(self, plan, writer, disconnected) -> None:

@@ -8,9 +8,9 @@ This module produces a conversation every OpenAI-style template accepts.
 
 from __future__ import annotations
 
-from ..profile import Profile
-from .sse import dumps
-from .tools import ToolIdCodec, decode_state
+from fcc.core.profiles import Profile
+from fcc.core.sse import dumps
+from fcc.core.tools import ToolIdCodec, decode_state
 
 BILLING_PREFIX = "x-anthropic-billing-header:"
 # Sent as the tool message for a call whose result is missing (an interrupted turn);

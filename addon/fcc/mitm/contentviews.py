@@ -20,9 +20,9 @@ import json
 import logging
 from collections.abc import Iterable
 
-from .protocol.anthropic_stream import MessageAccumulator
-from .protocol.openai_stream import OpenAIChatReader
-from .protocol.sse import SSEDecoder
+from fcc.core.events import MessageAccumulator
+from fcc.core.dialects.openai_chat_stream import OpenAIChatReader
+from fcc.core.sse import SSEDecoder
 
 log = logging.getLogger("fcc")
 

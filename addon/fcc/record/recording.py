@@ -25,7 +25,7 @@ routes.yaml in use, so `--set fcc_replay=recordings/NAME` finds its routes.
 Scrubbed: credential headers (authorization, x-api-key, cookies, ...),
 `metadata.user_id`, the values of credential-looking environment variables and
 of the client's own token wherever they occur, and every string that looks
-like a key (`freecc.protocol.errors.redact`).
+like a key (`fcc.core.errors.redact`).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from typing import Any
 
 import yaml
 
-from .protocol.errors import redact
+from fcc.core.errors import redact
 
 log = logging.getLogger("fcc")
 
@@ -63,7 +63,7 @@ ACTIVE: "Recorder | None" = None  # set by the addon's configure; survives a rel
 def environment_secrets(environ: Mapping[str, str] | None = None, key_names: Iterable[str] = ()) -> set[str]:
     """Values of environment variables that hold credentials: every catalog and configured
     provider key variable, and anything named like *_KEY / *_TOKEN / *_SECRET."""
-    from .catalog import CATALOG
+    from fcc.core.catalog import CATALOG
 
     env = os.environ if environ is None else environ
     names = {p.api_key_env for p in CATALOG.values() if p.api_key_env} | set(key_names)
@@ -211,7 +211,7 @@ def snapshot_request(flow) -> dict:
 
 
 def exchange_document(flow, scrubber: Scrubber) -> dict:
-    from .runtime import CopyingStream
+    from fcc.mitm.runtime import CopyingStream
 
     plan = flow.metadata.get("fcc")
     client = flow.metadata.get("fcc_client_request") or snapshot_request(flow)

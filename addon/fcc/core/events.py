@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import uuid
 
-from .sse import encode_event
-from .tools import SYNTHETIC_SIGNATURE
+from fcc.core.sse import encode_event
+from fcc.core.tools import SYNTHETIC_SIGNATURE
 
 Event = dict
 

@@ -14,12 +14,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from ..profile import Profile
-from .anthropic_stream import BlockEmitter, Event, usage_dict
-from .errors import stream_error_type_for, extract_message, is_context_overflow
-from .sse import SSEDecoder, dumps
-from .thinking import ThinkTagSplitter
-from .tools import encode_state, is_complete_json, new_tool_id, parse_tool_arguments, without_lone_surrogates
+from fcc.core.profiles import Profile
+from fcc.core.events import BlockEmitter, Event, usage_dict
+from fcc.core.errors import stream_error_type_for, extract_message, is_context_overflow
+from fcc.core.sse import SSEDecoder, dumps
+from fcc.core.thinking import ThinkTagSplitter
+from fcc.core.tools import encode_state, is_complete_json, new_tool_id, parse_tool_arguments, without_lone_surrogates
 
 # finish_reason values that mean the generation failed (OpenRouter, vLLM, Cohere-compat).
 FAILED_FINISH_REASONS = frozenset({"error", "abort", "timeout"})

@@ -24,8 +24,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from .config import env_base_url_name
-from .profile import Profile
+from fcc.config import env_base_url_name
+from fcc.core.profiles import Profile
 
 ANTHROPIC_VERSION = "2023-06-01"
 DEFAULT_TIMEOUT_SECONDS = 8.0
@@ -207,7 +207,7 @@ def doctor_main(
 ) -> int:
     """Run `fcc doctor`. 0: all checked providers usable; 1: some are not; 2: bad arguments."""
     if catalog is None:
-        from .catalog import CATALOG
+        from fcc.core.catalog import CATALOG
 
         catalog = CATALOG
     environ = os.environ if environ is None else environ

@@ -9,10 +9,10 @@ import json
 
 import httpx
 
-from .config import Target
-from .protocol.anthropic_native import translate_native_request
-from .protocol.openai_request import translate_request
-from .protocol.tools import ToolIdCodec
+from fcc.config import Target
+from fcc.core.dialects.anthropic_native import translate_native_request
+from fcc.core.dialects.openai_chat_request import translate_request
+from fcc.core.tools import ToolIdCodec
 
 ANTHROPIC_VERSION = "2023-06-01"
 USER_AGENT = "fcc/0.1 (+mitmproxy addon)"

@@ -8,10 +8,10 @@ same-role turns in a row, Mistral's no-user-after-tool rule).
 
 from __future__ import annotations
 
-from ..profile import Profile
-from . import reasoning as reasoning_policy
-from .messages import MessageBuilder, flatten_text, is_billing_block
-from .tools import ToolIdCodec
+from fcc.core.profiles import Profile
+from fcc.core import reasoning as reasoning_policy
+from fcc.core.dialects.openai_chat_messages import MessageBuilder, flatten_text, is_billing_block
+from fcc.core.tools import ToolIdCodec
 
 # OpenAI caps `stop` at four strings.
 _MAX_STOP_SEQUENCES = 4

@@ -13,11 +13,11 @@ from __future__ import annotations
 import copy
 import json
 
-from . import reasoning as reasoning_policy
-from .anthropic_stream import Event, error_event, message_start_event, new_message_id
-from .messages import flatten_text, is_billing_block
-from .sse import SSEDecoder
-from .tools import is_fcc_signature
+from fcc.core import reasoning as reasoning_policy
+from fcc.core.events import Event, error_event, message_start_event, new_message_id
+from fcc.core.dialects.openai_chat_messages import flatten_text, is_billing_block
+from fcc.core.sse import SSEDecoder
+from fcc.core.tools import is_fcc_signature
 
 _KNOWN_EVENTS = frozenset(
     {"message_start", "content_block_start", "content_block_delta", "content_block_stop", "message_delta",
