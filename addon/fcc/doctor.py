@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from fcc.config import env_base_url_name
+from fcc.core.catalog import CATALOG
 from fcc.core.profiles import Profile
 
 ANTHROPIC_VERSION = "2023-06-01"
@@ -207,8 +208,6 @@ def doctor_main(
 ) -> int:
     """Run `fcc doctor`. 0: all checked providers usable; 1: some are not; 2: bad arguments."""
     if catalog is None:
-        from fcc.core.catalog import CATALOG
-
         catalog = CATALOG
     environ = os.environ if environ is None else environ
     catalog = with_env_base_urls(catalog, environ)

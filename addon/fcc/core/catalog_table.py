@@ -11,6 +11,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from fcc.core.catalog import CATALOG
 from fcc.core.profiles import Profile
 
 START_MARKER = "<!-- catalog-table:start -->"
@@ -53,8 +54,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="exit 1 if the README block is out of date")
     parser.add_argument("--readme", type=Path, default=DEFAULT_README, help="README path (default: the repo's)")
     args = parser.parse_args(argv)
-
-    from fcc.core.catalog import CATALOG
 
     current = args.readme.read_text(encoding="utf-8")
     try:

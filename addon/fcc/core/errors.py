@@ -12,8 +12,10 @@ headers, so the mapping is chosen for the client's behaviour
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
 import re
+from email.utils import parsedate_to_datetime
 from dataclasses import dataclass, field
 
 ERROR_TYPE_BY_STATUS: dict[int, str] = {
@@ -153,9 +155,6 @@ def _parse_seconds_or_date(value: str) -> float | None:
         return max(0.0, float(value))
     except ValueError:
         pass
-    from email.utils import parsedate_to_datetime
-    import datetime as _dt
-
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):

@@ -12,6 +12,7 @@ or a final `error` and nothing after it.
 
 from __future__ import annotations
 
+import json
 import uuid
 
 from fcc.core.sse import encode_event
@@ -216,8 +217,6 @@ class MessageAccumulator:
             elif kind == "content_block_stop":
                 index = event["index"]
                 if index in self._json_buffers:
-                    import json
-
                     raw = self._json_buffers.pop(index)
                     try:
                         self.message["content"][index]["input"] = json.loads(raw) if raw else {}

@@ -8,6 +8,7 @@ entry in ``catalog.py`` rather than a branch in the translator.
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
 from typing import Literal
 
@@ -136,8 +137,6 @@ class Profile:
 
     def api_key(self, environ: dict[str, str] | None = None) -> str | None:
         """The key from the environment, or None. Never logged by callers."""
-        import os
-
         env = os.environ if environ is None else environ
         if not self.api_key_env:
             return None

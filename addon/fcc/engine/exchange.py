@@ -11,6 +11,7 @@ fed while it waits. After commit a failure becomes one final `event: error`.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 import time
@@ -355,8 +356,6 @@ class Exchange:
 
     async def _answer_json(self, accumulator: MessageAccumulator) -> None:
         """`stream:false`: the whole message at once (upstreams are always streamed)."""
-        import json
-
         message = accumulator.message or {}
         self.committed = True
         self.plan.status = 200

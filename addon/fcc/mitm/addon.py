@@ -20,6 +20,7 @@ from fcc.router import RouteError, advertised_models, route_model
 from fcc.mitm import contentviews
 from fcc.mitm import inspector
 from fcc.record import recording
+from fcc.record.copying import CopyingStream
 from fcc.record import replay
 from fcc.mitm import runtime
 
@@ -188,13 +189,13 @@ class FccAddon:
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         if "fcc" in flow.metadata and flow.response is not None:
             if flow.response.headers.get("content-type", "").startswith("text/event-stream"):
-                flow.response.stream = runtime.CopyingStream()
+                flow.response.stream = CopyingStream()
 
     def response(self, flow: http.HTTPFlow) -> None:
         plan = flow.metadata.get("fcc")
         if plan is not None and flow.response is not None:
             stream = flow.response.stream
-            if isinstance(stream, runtime.CopyingStream):
+            if isinstance(stream, CopyingStream):
                 # raw_content, not content: setting content adds a content-length the client never saw.
                 flow.response.raw_content = stream.copy()
             runtime.finish_plan(plan, flow)

@@ -20,6 +20,8 @@ import json
 import logging
 from collections.abc import Iterable
 
+from mitmproxy import contentviews, http
+
 from fcc.core.events import MessageAccumulator
 from fcc.core.dialects.openai_chat_stream import OpenAIChatReader
 from fcc.core.sse import SSEDecoder
@@ -211,8 +213,6 @@ def openai_sse_priority(data: bytes, content_type: str | None) -> float:
 
 
 def anthropic_request_priority(data: bytes, content_type: str | None, flow, http_message) -> float:
-    from mitmproxy import http
-
     if not isinstance(http_message, http.Request) or not data.lstrip().startswith(b"{"):
         return 0.0
     path = str((getattr(flow, "metadata", None) or {}).get("fcc_original_url") or http_message.path)
@@ -231,8 +231,6 @@ RENDERERS = {
 
 # ----------------------------------------------------------------- adapters
 def _make_views() -> list[object]:
-    from mitmproxy import contentviews
-
     protocol = getattr(contentviews, "Contentview", None)
     if protocol is not None:  # mitmproxy >= 12: prettify(data, metadata) -> str
 
@@ -288,8 +286,6 @@ _REGISTERED: list[object] = []
 def register() -> None:
     """Add the views (replacing any left by an earlier load of the script)."""
     try:
-        from mitmproxy import contentviews
-
         unregister()
         lookup = getattr(contentviews, "get", None)  # 11 (12 replaces a view of the same name itself)
         for view in _make_views():
@@ -303,8 +299,6 @@ def register() -> None:
 
 
 def unregister() -> None:
-    from mitmproxy import contentviews
-
     while _REGISTERED:
         view = _REGISTERED.pop()
         try:

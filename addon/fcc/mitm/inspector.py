@@ -22,9 +22,11 @@ import logging
 import time
 import urllib.parse
 
-from mitmproxy import connection, http
+from mitmproxy import connection, ctx, http
 from mitmproxy import flow as mflow
 from mitmproxy.proxy.mode_specs import ProxyMode
+
+from fcc.mitm.runtime import bound_view
 
 log = logging.getLogger("fcc")
 
@@ -33,8 +35,6 @@ UPSTREAM_MARKER = ":outbox_tray:"
 
 def _view():
     try:
-        from mitmproxy import ctx
-
         return ctx.master.addons.get("view")
     except Exception:
         return None
@@ -58,9 +58,7 @@ def show_upstream(client_flow: http.HTTPFlow) -> list[http.HTTPFlow]:
         flows = upstream_flows(client_flow, plan)
         client_flow.metadata["fcc_upstream_flows"] = [f.id for f in flows]
         view.add(flows)
-        from fcc.mitm.runtime import _bound_view
-
-        _bound_view()
+        bound_view()
         return flows
     except Exception:  # the inspector is a convenience; never fail a request over it
         log.debug("fcc: could not add the upstream flows", exc_info=True)

@@ -10,20 +10,27 @@ import logging
 import time
 from collections import defaultdict
 
+from mitmproxy import ctx
+from mitmproxy import http as mhttp
+
+from fcc.engine.sidecar import Sidecar
+
+try:  # private API (11.x): without it the error-page guard is skipped
+    from mitmproxy.proxy.layers.http import _http1
+except ImportError:  # pragma: no cover - another mitmproxy version
+    _http1 = None  # type: ignore[assignment]
+
 log = logging.getLogger("fcc")
 
 _SIDECAR = None
 USAGE: dict[str, dict[str, float]] = defaultdict(
     lambda: {"requests": 0, "input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0, "priced": 0}
 )
-COPY_LIMIT = 4 * 1024 * 1024  # bytes of a streamed answer kept for the inspector
 
 
 async def sidecar(handler):
     """The engine's loopback server, started once per process."""
     global _SIDECAR
-    from fcc.engine.sidecar import Sidecar
-
     if _SIDECAR is None:
         _SIDECAR = Sidecar(handler)
         await _SIDECAR.start()
@@ -31,33 +38,6 @@ async def sidecar(handler):
     else:
         _SIDECAR._handler = handler  # a reloaded script brings a new addon object
     return _SIDECAR
-
-
-class CopyingStream:
-    """mitmproxy stream callable: passes bytes through untouched, keeps a bounded copy.
-
-    Never returns b"" mid-stream (that would end the chunked body) and never raises.
-    """
-
-    __slots__ = ("_parts", "_size", "truncated")
-
-    def __init__(self) -> None:
-        self._parts: list[bytes] = []
-        self._size = 0
-        self.truncated = False
-
-    def __call__(self, data: bytes) -> list[bytes]:
-        if not data:
-            return []
-        if self._size < COPY_LIMIT:
-            self._parts.append(data)
-            self._size += len(data)
-        else:
-            self.truncated = True
-        return [data]
-
-    def copy(self) -> bytes:
-        return b"".join(self._parts)
 
 
 def finish_plan(plan, flow) -> None:
@@ -102,7 +82,7 @@ def finish_plan(plan, flow) -> None:
     # Filterable in mitmweb (`~comment "fcc main"`, `~comment "out=0"`), and kept in -w flow files.
     price = f" ${cost:.4f}" if cost is not None else ""
     flow.comment = f"{flow.comment} | {plan.status} in={tokens_in} out={tokens_out}{price}".lstrip(" |")
-    _bound_view()
+    bound_view()
 
 
 def request_cost(plan, served: str, tokens_in: int, tokens_out: int) -> float | None:
@@ -114,11 +94,9 @@ def request_cost(plan, served: str, tokens_in: int, tokens_out: int) -> float | 
     return None
 
 
-def _bound_view() -> None:
+def bound_view() -> None:
     """mitmweb keeps every flow forever; keep the newest N."""
     try:
-        from mitmproxy import ctx
-
         view = ctx.master.addons.get("view")
         if view is None:
             return
@@ -146,10 +124,7 @@ def report_usage() -> None:
 def install_error_page_guard() -> None:
     """mitmproxy answers upstream failures of pass-through flows with an HTML page;
     Claude Code must only ever see Anthropic-shaped JSON (private API, 11.x)."""
-    try:
-        from mitmproxy.proxy.layers.http import _http1
-        from mitmproxy import http as mhttp
-    except ImportError:
+    if _http1 is None:
         return
     if getattr(_http1.make_error_response, "_fcc", False):
         return

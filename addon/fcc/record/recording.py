@@ -42,7 +42,9 @@ from typing import Any
 
 import yaml
 
+from fcc.core.catalog import CATALOG
 from fcc.core.errors import redact
+from fcc.record.copying import CopyingStream
 
 log = logging.getLogger("fcc")
 
@@ -63,8 +65,6 @@ ACTIVE: "Recorder | None" = None  # set by the addon's configure; survives a rel
 def environment_secrets(environ: Mapping[str, str] | None = None, key_names: Iterable[str] = ()) -> set[str]:
     """Values of environment variables that hold credentials: every catalog and configured
     provider key variable, and anything named like *_KEY / *_TOKEN / *_SECRET."""
-    from fcc.core.catalog import CATALOG
-
     env = os.environ if environ is None else environ
     names = {p.api_key_env for p in CATALOG.values() if p.api_key_env} | set(key_names)
     names |= {name for name in env if _SECRET_ENV.search(name)}
@@ -211,8 +211,6 @@ def snapshot_request(flow) -> dict:
 
 
 def exchange_document(flow, scrubber: Scrubber) -> dict:
-    from fcc.mitm.runtime import CopyingStream
-
     plan = flow.metadata.get("fcc")
     client = flow.metadata.get("fcc_client_request") or snapshot_request(flow)
     tokens = []

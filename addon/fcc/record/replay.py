@@ -30,6 +30,7 @@ from typing import Any
 
 import httpx
 
+from fcc.engine import upstream
 from fcc.record.recording import Scrubber, decode_body, decode_chunks, load_document, recording_files
 
 log = logging.getLogger("fcc")
@@ -249,8 +250,6 @@ def configure(options, updated: set[str]) -> None:
     """Validate `fcc_replay` / `fcc_replay_speed` and plug the replay transport in (or out).
     Raises ValueError with one clear line."""
     global ACTIVE
-    from fcc.engine import upstream
-
     if "fcc_replay_speed" in updated and options.fcc_replay_speed not in SPEEDS:
         raise ValueError(f"fcc_replay_speed: expected one of {', '.join(SPEEDS)}, got {options.fcc_replay_speed!r}")
     if not updated & {"fcc_replay", "fcc_replay_speed"}:
