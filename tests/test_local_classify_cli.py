@@ -117,7 +117,7 @@ def test_count_tokens_for_the_context_command_captures() -> None:
 
 def gateway_headers(record) -> dict[str, str]:
     """The headers the addon hands to classify (lowercase names, only the ones it keeps)."""
-    keep = ("x-claude-code-session-id", "x-claude-code-agent-id", "x-claude-code-request-class")
+    keep = ("x-claude-code-session-id", "x-claude-code-agent-id", "x-claude-code-request-class", "x-claude-1p-request-class")
     return {name: value for name, value in record.headers.items() if name in keep}
 
 
@@ -164,6 +164,7 @@ def test_classify_first_party_header_wins() -> None:
     records = message_requests("mitm_tool_subagent")
     for record in records:
         declared = record.headers["x-claude-code-request-class"]
+        assert declared in ("main", "subagent")
         assert classify(record.body, gateway_headers(record)) == declared
     assert {"main", "subagent"} <= {classify(r.body, gateway_headers(r)) for r in records}
 
@@ -173,7 +174,9 @@ def test_classify_synthetic_bodies() -> None:
     assert classify({"messages": [{"role": "user", "content": "hi"}], "tools": [{"name": "Bash"}]}, {}) == "main"
     web = {"messages": [], "tools": [{"type": "web_search_20250305", "name": "web_search"}]}
     assert classify(web, {}) == "websearch"
-    assert classify(web, {"x-claude-code-request-class": "auxiliary"}) == "auxiliary"
+    # First-party "auxiliary" is refined by the body: the WebSearch side request stays websearch.
+    assert classify(web, {"x-claude-code-request-class": "auxiliary"}) == "websearch"
+    assert classify({"messages": [], "tools": [{"name": "Bash"}]}, {"x-claude-code-request-class": "auxiliary"}) == "side"
 
 
 # ------------------------------------------------------------------------ cli

@@ -14,11 +14,14 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from fcc.claude_code import CLASSES, FEATURES
 from fcc.core.catalog import CATALOG
 from fcc.core.profiles import PROFILE_FIELDS, Profile, validate_profile
 from fcc.core.reasoning import POLICIES
 
 TIERS = ("opus", "sonnet", "haiku")
+# `main` is the tier route itself, so it has no class route of its own.
+CLASS_ROUTES = tuple(c for c in CLASSES if c != "main") + FEATURES
 REPO_ROUTES = Path(__file__).resolve().parent.parent.parent / "routes.yaml"
 
 
@@ -49,6 +52,9 @@ class RouteEntry(BaseModel):
     model: str
     reasoning: str | None = None
     fallbacks: list[str] = Field(default_factory=list)
+    # Only for classes.long_context: requests estimated above this many tokens take it
+    # (default: the context window of the route they would otherwise take).
+    over_tokens: int | None = Field(default=None, ge=1)
 
     @field_validator("reasoning")
     @classmethod
@@ -64,11 +70,13 @@ class RoutesFile(BaseModel):
     # A tier is a slug or a mapping; slugs are read as {model: slug} so that a bad mapping's
     # error names its own key (a `str | RouteEntry` union reported the str branch first).
     models: dict[str, RouteEntry] = Field(default_factory=dict)
+    # Request classes (claude_code.CLASSES) and features (images, long_context) with their own route.
+    classes: dict[str, RouteEntry] = Field(default_factory=dict)
     fallbacks: list[str] = Field(default_factory=list)
     reasoning: str = "client"
     auth_token_env: str | None = None
 
-    @field_validator("models", mode="before")
+    @field_validator("models", "classes", mode="before")
     @classmethod
     def _slugs_are_routes(cls, value: object) -> object:
         if isinstance(value, dict):
@@ -81,6 +89,18 @@ class RoutesFile(BaseModel):
         for key in value:
             if key not in ("default", *TIERS):
                 raise ValueError(f"unknown tier {key!r} (use default, opus, sonnet or haiku)")
+            if value[key].over_tokens is not None:
+                raise ValueError(f"{key}: over_tokens belongs under classes.long_context")
+        return value
+
+    @field_validator("classes")
+    @classmethod
+    def _known_classes(cls, value: dict) -> dict:
+        for key, entry in value.items():
+            if key not in CLASS_ROUTES:
+                raise ValueError(f"unknown request class {key!r} (use {', '.join(CLASS_ROUTES)})")
+            if entry.over_tokens is not None and key != "long_context":
+                raise ValueError(f"{key}: over_tokens applies to long_context only")
         return value
 
     @field_validator("reasoning")
@@ -105,10 +125,14 @@ class Target:
 
 @dataclass(frozen=True)
 class TierRoute:
+    """A tier's route, or a request class's (whose reasoning is "" when routes.yaml leaves it
+    to the router: off for titles and side requests, the tier's policy otherwise)."""
+
     name: str
     target: Target
     reasoning: str
     fallbacks: tuple[Target, ...] = ()
+    over_tokens: int | None = None
 
 
 @dataclass(frozen=True)
@@ -116,6 +140,7 @@ class Config:
     providers: dict[str, Profile]
     tiers: dict[str, TierRoute]
     reasoning: str = "client"
+    classes: dict[str, TierRoute] = field(default_factory=dict)
     fallbacks: tuple[Target, ...] = ()
     auth_token: str | None = None
     source: str = "(built-in defaults)"
@@ -232,6 +257,23 @@ def _target(slug: str, key: str, providers: dict[str, Profile], environ: dict[st
     return Target(providers[pid], model)
 
 
+def _class_routes(routes: RoutesFile, providers: dict[str, Profile], env: dict[str, str]) -> dict[str, TierRoute]:
+    """classes: in routes.yaml, each overridable by MODEL_<CLASS> (MODEL_TITLE, MODEL_LONG_CONTEXT...)."""
+    entries: dict[str, tuple[RouteEntry, str]] = {name: (entry, f"classes.{name}") for name, entry in routes.classes.items()}
+    for name in CLASS_ROUTES:
+        var = f"MODEL_{name.upper()}"
+        if env.get(var):
+            existing = entries.get(name)
+            entry = existing[0].model_copy(update={"model": env[var]}) if existing else RouteEntry(model=env[var])
+            entries[name] = (entry, var)
+    out: dict[str, TierRoute] = {}
+    for name, (entry, where) in entries.items():
+        target = _target(entry.model, where, providers, env)
+        fallbacks = tuple(_target(slug, f"classes.{name}.fallbacks", providers, env) for slug in entry.fallbacks)
+        out[name] = TierRoute(name, target, entry.reasoning or "", fallbacks, entry.over_tokens)
+    return out
+
+
 def load_config(option: str = "", environ: dict[str, str] | None = None) -> Config:
     env = dict(os.environ if environ is None else environ)
     path = find_routes_file(option, env)
@@ -266,9 +308,10 @@ def load_config(option: str = "", environ: dict[str, str] | None = None) -> Conf
         )
         tiers[tier] = TierRoute(tier, target, route.reasoning or reasoning, fallbacks)
     fallbacks = tuple(_target(slug, fallbacks_where, providers, env) for slug in global_fallbacks)
+    classes = _class_routes(routes, providers, env)
 
-    routed = {route.target.profile.id for route in tiers.values()}
-    routed |= {t.profile.id for route in tiers.values() for t in route.fallbacks}
+    routed = {route.target.profile.id for route in (*tiers.values(), *classes.values())}
+    routed |= {t.profile.id for route in (*tiers.values(), *classes.values()) for t in route.fallbacks}
     routed |= {t.profile.id for t in fallbacks}
     for pid in sorted(routed):
         profile = providers[pid]
@@ -283,6 +326,7 @@ def load_config(option: str = "", environ: dict[str, str] | None = None) -> Conf
         tiers=tiers,
         reasoning=reasoning,
         fallbacks=fallbacks,
+        classes=classes,
         auth_token=auth_token,
         source=str(path) if path else "(no routes.yaml; environment only)",
         routed_providers=frozenset(routed),

@@ -6,12 +6,26 @@ import os
 import re
 from dataclasses import dataclass
 
+from fcc.claude_code import RequestFacts
 from fcc.core.catalog import CATALOG
 from fcc.config import Config, ConfigError, Target, TierRoute, builtin_provider
 
 _CONTEXT_SUFFIX = re.compile(r"\[[0-9]+[km]\]$", re.IGNORECASE)
 # Order matters: "claude-opus-..." must not be caught by a later, looser match.
 _TIER_ORDER = ("opus", "haiku", "sonnet")
+# The class routes a request class may take, most specific first; a class without one
+# takes its tier route (the route its model names).
+_CLASS_CHAIN: dict[str, tuple[str, ...]] = {
+    "title": ("title", "side"),
+    "webfetch": ("webfetch", "side"),
+    "side": ("side",),
+    "websearch": ("websearch",),
+    "compaction": ("compaction",),
+    "subagent": ("subagent",),
+}
+# Small tool-less side requests: no thinking unless their class route asks for it
+# (the title request carries output_config.effort, which would otherwise switch it on).
+NO_THINKING_CLASSES = frozenset({"title", "webfetch", "side"})
 
 
 class RouteError(Exception):
@@ -24,13 +38,16 @@ class Route:
     client_model: str
     targets: tuple[Target, ...]
     reasoning: str
+    request_class: str = "main"
+    via: str = ""  # the class route that chose the targets ("" = the tier route)
 
     @property
     def primary(self) -> Target:
         return self.targets[0]
 
     def describe(self) -> str:
-        return f"{self.tier} -> {self.primary.slug}"
+        via = f"{self.via} ({self.tier})" if self.via else self.tier
+        return f"{via} -> {self.primary.slug}"
 
 
 def clean_model_name(name: str) -> str:
@@ -79,6 +96,43 @@ def route_model(name: str, config: Config, environ: dict[str, str] | None = None
         route = config.tiers["default"]
         return Route("default", name, _with_fallbacks(route, config), route.reasoning)
     return None
+
+
+def _class_route(facts: RequestFacts, config: Config, input_estimate: int) -> TierRoute | None:
+    classes = config.classes
+    if facts.has_images and "images" in classes:
+        return classes["images"]
+    long_context = classes.get("long_context")
+    if long_context is not None and long_context.over_tokens is not None and input_estimate > long_context.over_tokens:
+        return long_context
+    for name in _CLASS_CHAIN.get(facts.request_class, ()):
+        if name in classes:
+            return classes[name]
+    if facts.request_class == "title" and "haiku" in config.tiers:
+        return config.tiers["haiku"]  # Claude Code's own convention: side requests go to the small model
+    return None
+
+
+def route_request(
+    request: dict, facts: RequestFacts, config: Config, input_estimate: int = 0, environ: dict[str, str] | None = None
+) -> Route | None:
+    """The route for one request: its class route when routes.yaml names one, then its tier route."""
+    base = route_model(str(request.get("model") or ""), config, environ)
+    chosen = _class_route(facts, config, input_estimate)
+    if chosen is None:
+        if base is None:
+            return None
+        reasoning = "off" if facts.request_class in NO_THINKING_CLASSES else base.reasoning
+        return Route(base.tier, base.client_model, base.targets, reasoning, facts.request_class)
+    is_class_route = config.classes.get(chosen.name) is chosen
+    explicit = chosen.reasoning if is_class_route else ""
+    inherited = chosen.reasoning if not is_class_route else base.reasoning if base is not None else config.reasoning
+    reasoning = explicit or ("off" if facts.request_class in NO_THINKING_CLASSES else inherited)
+    tail = base.targets if base is not None else config.fallbacks
+    targets = _ordered(chosen.target, *chosen.fallbacks, *tail)
+    tier = base.tier if base is not None else "none"
+    name = chosen.name if is_class_route else f"tier {chosen.name}"
+    return Route(tier, str(request.get("model") or ""), targets, reasoning, facts.request_class, name)
 
 
 def advertised_models(config: Config) -> list[str]:

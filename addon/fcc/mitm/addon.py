@@ -10,13 +10,13 @@ import logging
 from mitmproxy import ctx, exceptions, http
 
 from fcc.engine import exchange as engine_module
-from fcc.claude_code import classify
+from fcc import claude_code
 from fcc.config import Config, ConfigError, load_config
 from fcc.core.local_answers import count_tokens_body, estimate_input_tokens, models_body
 from fcc.core.client_request import parse_request
 from fcc.core.events import encode_events, error_event
 from fcc.core.errors import AnthropicError, make_error
-from fcc.router import RouteError, advertised_models, route_model
+from fcc.router import RouteError, advertised_models, route_request
 from fcc.mitm import contentviews
 from fcc.mitm import inspector
 from fcc.record import recording
@@ -39,7 +39,7 @@ MODELS = "/v1/models"
 # are only ever used for a genuine Anthropic upstream.
 _CLIENT_HEADERS = (
     "anthropic-beta", "anthropic-version", "x-api-key", "authorization",
-    "x-claude-code-session-id", "x-claude-code-agent-id", "x-claude-code-request-class",
+    "x-claude-code-session-id", "x-claude-code-agent-id", "x-claude-code-request-class", "x-claude-1p-request-class",
 )
 
 
@@ -160,21 +160,23 @@ class FccAddon:
         if path == COUNT_TOKENS:
             flow.response = http.Response.make(200, count_tokens_body(request), {"content-type": "application/json"})
             return
+        headers = {name: flow.request.headers[name] for name in _CLIENT_HEADERS if name in flow.request.headers}
+        facts = claude_code.describe(request, headers)
+        estimate = estimate_input_tokens(request)
         try:
-            route = route_model(str(request["model"]), config)
+            route = route_request(request, facts, config, estimate)
         except RouteError as exc:
             self._answer(flow, make_error(400, f"fcc: {exc}", should_retry=False))
             return
         if route is None:
             return  # no route: the request goes to the reverse target (Anthropic) untouched
-        headers = {name: flow.request.headers[name] for name in _CLIENT_HEADERS if name in flow.request.headers}
         plan = engine_module.Plan(
             request=request,
             route=route,
             stream=bool(request.get("stream")),
             client_headers=headers,
-            input_estimate=estimate_input_tokens(request),
-            request_class=classify(request, headers),
+            input_estimate=estimate,
+            request_class=route.request_class,
         )
         replay.prepare_plan(plan, flow.request.raw_content)
         sidecar = await runtime.sidecar(self._serve_exchange)
