@@ -54,7 +54,22 @@ def test_local_servers_have_their_default_urls_and_no_key(provider_id: str, url:
     assert profile.api_key_env is None
     assert profile.auth_style == "none"
     assert profile.requests_per_minute is None
-    assert profile.first_byte_timeout >= 300  # a local server may load the model first
+    assert profile.first_byte_timeout >= 180  # a local server may load the model first
+    assert profile.idle_timeout <= 120  # but once it streams, a long silence means it is stuck
+
+
+def test_hosted_timeouts_end_a_hang_or_a_stall_within_two_minutes() -> None:
+    for profile in CATALOG.values():
+        if not profile.local:
+            assert profile.first_byte_timeout <= 110, profile.id
+            assert profile.idle_timeout <= 110, profile.id
+
+
+def test_continuation_is_on_only_where_the_provider_continues_a_prefilled_turn() -> None:
+    on = {p.id: p.prefill for p in CATALOG.values() if p.prefill != "none"}
+    assert on["vllm"] == "continue_final_message" and on["kimi"] == "partial_flag" and on["mistral"] == "prefix_flag"
+    assert on["anthropic"] == "trailing_assistant" and on["ollama"] == "trailing_assistant"
+    assert CATALOG["openrouter"].prefill == "none" and CATALOG["nvidia_nim"].prefill == "none"
 
 
 def test_hosted_providers_need_a_key_and_local_ones_are_only_the_four() -> None:

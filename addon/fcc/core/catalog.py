@@ -29,8 +29,11 @@ OPENAI_ONLY_FIELDS: frozenset[str] = frozenset(
 # hosts validate prompt + max_tokens against the model's context, so an uncapped 128000
 # fails on every 128k-context model; 32768 leaves room for the prompt and long answers.
 HOSTED_OUTPUT_CAP = 32768
-# Local servers may spend minutes loading a model before the first byte.
-LOCAL_FIRST_BYTE_TIMEOUT = 600.0
+# Local servers may spend minutes loading a model before the first byte (the request
+# itself is bounded at 270 s, fcc.engine.policy.REQUEST_DEADLINE; pings keep the client waiting).
+LOCAL_FIRST_BYTE_TIMEOUT = 240.0
+# Once a local model streams, a silence this long means it is stuck.
+LOCAL_IDLE_TIMEOUT = 120.0
 
 
 def _local(id: str, display_name: str, base_url: str, **quirks: object) -> Profile:
@@ -39,7 +42,8 @@ def _local(id: str, display_name: str, base_url: str, **quirks: object) -> Profi
         "local": True,
         "auth_style": "none",
         "first_byte_timeout": LOCAL_FIRST_BYTE_TIMEOUT,
-        "idle_timeout": 300.0,
+        "idle_timeout": LOCAL_IDLE_TIMEOUT,
+        "prefill": "trailing_assistant",
         "top_k": True,
     }
     defaults.update(quirks)
@@ -56,7 +60,8 @@ _PROFILES: tuple[Profile, ...] = (
         reasoning_control="chat_template", reasoning_replay="reasoning_content",
         tool_choice="omit",
         rejects=(PRIVATE_FIELDS - {"chat_template_kwargs"}) | {"metadata", "store", "prompt_cache_key"},
-        requests_per_minute=40, first_byte_timeout=300.0,
+        # The free tier queues prompts: a little more patience than the hosted default.
+        requests_per_minute=40, first_byte_timeout=100.0,
         notes="tool_choice never sent (hosted models 400 on \"auto\"); strict params; free tier ~40 RPM; "
               "Mistral models need string content and no stream_options (override per route)",
         docs_url="https://docs.api.nvidia.com/nim/reference/llm-apis",
@@ -81,7 +86,8 @@ _PROFILES: tuple[Profile, ...] = (
         | OPENAI_ONLY_FIELDS | PRIVATE_FIELDS,
         schema_strip=frozenset({"$schema", "$id", "additionalProperties", "exclusiveMinimum",
                                 "exclusiveMaximum", "propertyNames", "examples"}),
-        first_byte_timeout=300.0,
+        # Thinking models may say nothing until they have thought; still under 2 minutes.
+        first_byte_timeout=110.0,
         notes="thought_signature echoed on tool calls; unknown fields 400 (penalties, parallel_tool_calls); "
               "tool schemas cleaned; a bad key is a 400, not a 401",
         docs_url="https://ai.google.dev/gemini-api/docs/openai",
@@ -111,6 +117,7 @@ _PROFILES: tuple[Profile, ...] = (
         # Reasoning support varies per model and unknown fields are a 422, so nothing is sent.
         reasoning_control="none", reasoning_replay="drop",
         tool_id_format="alnum9", no_user_after_tool=True, empty_assistant_content="empty",
+        prefill="prefix_flag",
         # Usage arrives on the finish chunk without it.
         stream_options=False, think_tags=False,
         rejects=OPENAI_ONLY_FIELDS | PRIVATE_FIELDS | {"stream_options", "user"},
@@ -157,6 +164,7 @@ _PROFILES: tuple[Profile, ...] = (
         reasoning_control="thinking_object", reasoning_replay="reasoning_content",
         # Named and "required" choices are both 400 while thinking is on.
         tool_choice="auto_only", temperature="drop", think_tags=False,
+        prefill="partial_flag",  # Moonshot's "partial mode"
         rejects=frozenset({"top_p", "n", "frequency_penalty", "presence_penalty"}),
         notes="sampling pinned server-side (temperature/top_p dropped); reasoning_content required on "
               "tool-call turns; forced tool_choice downgraded to auto",
@@ -203,7 +211,7 @@ _PROFILES: tuple[Profile, ...] = (
         rejects=frozenset({"stream_options", "frequency_penalty", "presence_penalty", "max_completion_tokens"}),
         # Without tool_stream a large tool call arrives whole at the end, after minutes of silence.
         extra_body=(("tool_stream", True),),
-        idle_timeout=300.0,
+        idle_timeout=110.0,
         notes="GLM Coding Plan endpoint (pay-as-you-go keys: https://api.z.ai/api/paas/v4); tool_choice "
               "auto only; preserved thinking replayed",
         docs_url="https://docs.z.ai/api-reference/llm/chat-completion",
@@ -253,7 +261,8 @@ _PROFILES: tuple[Profile, ...] = (
         base_url="https://api.openai.com/v1", api_key_env="OPENAI_API_KEY",
         max_tokens_field="max_completion_tokens",
         reasoning_control="reasoning_effort", reasoning_replay="drop", think_tags=False,
-        first_byte_timeout=300.0,
+        # Reasoning models stream nothing while they think; still under 2 minutes.
+        first_byte_timeout=110.0,
         notes="max_completion_tokens (o-series/gpt-5 reject max_tokens); per-model output caps "
               "(gpt-4o 16k) need a route max_tokens_cap",
         docs_url="https://platform.openai.com/docs/api-reference/chat",
@@ -261,7 +270,7 @@ _PROFILES: tuple[Profile, ...] = (
     Profile(
         id="anthropic", display_name="Anthropic", transport="anthropic_messages",
         base_url="https://api.anthropic.com", api_key_env="ANTHROPIC_API_KEY", auth_style="x-api-key",
-        reasoning_control="anthropic", think_tags=False,
+        reasoning_control="anthropic", think_tags=False, prefill="trailing_assistant",
         notes="the real Anthropic API; requests pass through unchanged",
         docs_url="https://docs.anthropic.com/en/api/messages",
     ),
@@ -270,6 +279,7 @@ _PROFILES: tuple[Profile, ...] = (
         # vLLM answers 400 when prompt + max_tokens exceeds --max-model-len.
         max_tokens_cap=16384,
         reasoning_control="chat_template", reasoning_replay="reasoning_content",
+        prefill="continue_final_message",
         notes="needs `--enable-auto-tool-choice --tool-call-parser` for tools; "
               "prompt + max_tokens must fit `--max-model-len`",
         docs_url="https://docs.vllm.ai/en/latest/serving/openai_compatible_server.html",

@@ -63,6 +63,15 @@ EMPTY_CONTENTS: frozenset[str] = frozenset({"null", "empty", "omit", "space"})
 TemperatureRule = Literal["pass", "drop", "clamp01"]
 TEMPERATURE_RULES: frozenset[str] = frozenset({"pass", "drop", "clamp01"})
 
+# How the provider continues a partial assistant turn (mid-stream continuation).
+#   none                    it cannot (or nobody verified it): a cut stream ends in an error
+#   trailing_assistant      a final assistant message is continued (Anthropic, llama.cpp, Ollama, LM Studio)
+#   continue_final_message  vLLM/SGLang: `continue_final_message: true, add_generation_prompt: false`
+#   prefix_flag             Mistral/DeepSeek style: `prefix: true` on the final assistant message
+#   partial_flag            Moonshot/Kimi: `partial: true` on the final assistant message
+Prefill = Literal["none", "trailing_assistant", "continue_final_message", "prefix_flag", "partial_flag"]
+PREFILLS: frozenset[str] = frozenset({"none", "trailing_assistant", "continue_final_message", "prefix_flag", "partial_flag"})
+
 AuthStyle = Literal["bearer", "x-api-key", "none"]
 AUTH_STYLES: frozenset[str] = frozenset({"bearer", "x-api-key", "none"})
 
@@ -117,14 +126,20 @@ class Profile:
     # Gemini: tool calls carry `extra_content.google.thought_signature` that must go back.
     thought_signatures: bool = False
 
-    # --- admission ---------------------------------------------------------
+    # --- admission and timeouts --------------------------------------------
     requests_per_minute: int | None = None
     max_concurrency: int | None = None
     connect_timeout: float = 10.0
-    # Time allowed until the first upstream byte; local servers may be loading a model.
-    first_byte_timeout: float = 120.0
-    # Longest silence tolerated between upstream chunks once streaming.
-    idle_timeout: float = 120.0
+    # Time allowed until the first upstream chunk. Hosted: bounded so a hung provider ends
+    # in a clear error well inside the client's patience; local servers (catalog `_local`)
+    # may spend minutes loading a model first.
+    first_byte_timeout: float = 90.0
+    # Longest silence tolerated between upstream chunks once streaming (hosted and local).
+    idle_timeout: float = 60.0
+
+    # --- failures -------------------------------------------------------------
+    # How a cut or stalled answer is continued from its partial text (off: "none").
+    prefill: Prefill = "none"
 
     # --- accounting ----------------------------------------------------------
     # USD per million tokens (input, output); None when unknown or free.
@@ -166,6 +181,7 @@ def validate_profile(p: Profile) -> list[str]:
         ("empty_assistant_content", p.empty_assistant_content, EMPTY_CONTENTS),
         ("temperature", p.temperature, TEMPERATURE_RULES),
         ("auth_style", p.auth_style, AUTH_STYLES),
+        ("prefill", p.prefill, PREFILLS),
     )
     for name, value, allowed in checks:
         if value not in allowed:
@@ -176,6 +192,8 @@ def validate_profile(p: Profile) -> list[str]:
         problems.append(f"{p.id}: a hosted provider needs api_key_env")
     if p.transport == "anthropic_messages" and p.reasoning_control != "anthropic":
         problems.append(f"{p.id}: anthropic_messages transport passes thinking through (reasoning_control='anthropic')")
+    if p.prefill not in ("none", "trailing_assistant") and p.transport == "anthropic_messages":
+        problems.append(f"{p.id}: anthropic_messages continues a trailing assistant turn (prefill='trailing_assistant')")
     if not p.effort_levels:
         problems.append(f"{p.id}: effort_levels must not be empty")
     if p.session_header is not None and (
