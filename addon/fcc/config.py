@@ -22,6 +22,9 @@ from fcc.core.reasoning import POLICIES
 TIERS = ("opus", "sonnet", "haiku")
 # `main` is the tier route itself, so it has no class route of its own.
 CLASS_ROUTES = tuple(c for c in CLASSES if c != "main") + FEATURES
+# The route for the Codex CLI's model names (gpt-5.5, gpt-6.2-sol, ...): routes.yaml `models.codex`
+# or MODEL_CODEX; without it Codex requests use `default`.
+CODEX_TIER = "codex"
 REPO_ROUTES = Path(__file__).resolve().parent.parent.parent / "routes.yaml"
 
 
@@ -101,6 +104,8 @@ class RoutesFile(BaseModel):
                 raise ValueError(f"unknown request class {key!r} (use {', '.join(CLASS_ROUTES)})")
             if entry.over_tokens is not None and key != "long_context":
                 raise ValueError(f"{key}: over_tokens applies to long_context only")
+            if key not in ("default", *TIERS, CODEX_TIER):
+                raise ValueError(f"unknown tier {key!r} (use default, opus, sonnet, haiku or codex)")
         return value
 
     @field_validator("reasoning")
@@ -282,7 +287,8 @@ def load_config(option: str = "", environ: dict[str, str] | None = None) -> Conf
 
     models: dict[str, str | RouteEntry] = dict(routes.models)
     where = {tier: f"models.{tier}" for tier in models}  # what an error names: the key or the variable
-    for tier, var in (("default", "MODEL"), ("opus", "MODEL_OPUS"), ("sonnet", "MODEL_SONNET"), ("haiku", "MODEL_HAIKU")):
+    for tier, var in (("default", "MODEL"), ("opus", "MODEL_OPUS"), ("sonnet", "MODEL_SONNET"), ("haiku", "MODEL_HAIKU"),
+                     (CODEX_TIER, "MODEL_CODEX")):
         if env.get(var):
             where[tier] = var
             existing = models.get(tier)

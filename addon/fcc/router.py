@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from fcc.claude_code import RequestFacts
 from fcc.core.catalog import CATALOG
-from fcc.config import Config, ConfigError, Target, TierRoute, builtin_provider
+from fcc.config import CODEX_TIER, Config, ConfigError, Target, TierRoute, builtin_provider
 
 _CONTEXT_SUFFIX = re.compile(r"\[[0-9]+[km]\]$", re.IGNORECASE)
 # Order matters: "claude-opus-..." must not be caught by a later, looser match.
@@ -133,6 +133,30 @@ def route_request(
     tier = base.tier if base is not None else "none"
     name = chosen.name if is_class_route else f"tier {chosen.name}"
     return Route(tier, str(request.get("model") or ""), targets, reasoning, facts.request_class, name)
+
+
+def route_codex_model(name: str, config: Config, environ: dict[str, str] | None = None) -> Route:
+    """The route for a Codex (Responses) model name.
+
+    A provider/model slug routes directly, as for Claude Code; any other name (Codex's own
+    catalog names such as gpt-5.5, or whatever `model` says in config.toml) takes the `codex`
+    tier, else `default`. There is no pass-through: Anthropic cannot answer a Responses
+    request, and the client's credentials are not Anthropic's.
+    """
+    model = clean_model_name(name)
+    provider_id, sep, upstream_model = model.partition("/")
+    if sep and upstream_model and (provider_id in config.providers or provider_id in CATALOG):
+        route = route_model(name, config, environ)
+        if route is not None:
+            return route
+    for tier in (CODEX_TIER, "default"):
+        if tier in config.tiers:
+            entry = config.tiers[tier]
+            return Route(tier, name, _with_fallbacks(entry, config), entry.reasoning)
+    raise RouteError(
+        f"no route for Codex model {name!r}: set models.codex (or models.default) in routes.yaml, "
+        "or MODEL_CODEX / MODEL, or use a provider/model name"
+    )
 
 
 def advertised_models(config: Config) -> list[str]:

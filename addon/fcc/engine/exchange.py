@@ -22,16 +22,14 @@ import httpx
 from fcc.engine import admission
 from fcc.config import Target
 from fcc.core.dialects.anthropic_native import AnthropicSSEReader
+from fcc.core.dialects.client_writers import AnthropicClientWriter, ClientWriter, ResponsesClientWriter, ResponsesContext
 from fcc.core.events import (
     MessageAccumulator,
-    encode_events,
-    error_event,
     message_start_event,
     new_message_id,
 )
 from fcc.core.errors import AnthropicError, make_error, map_upstream_error, parse_retry_after, redact
 from fcc.core.dialects.openai_chat_stream import OpenAIChatReader
-from fcc.core.sse import encode_event
 from fcc.router import Route
 from fcc.engine.sidecar import ResponseWriter
 from fcc.engine.upstream import build_request, client_for, masked_headers
@@ -82,6 +80,14 @@ class Plan:
     usage: dict = field(default_factory=dict)
     served_by: str | None = None
     outcome: str = ""
+    responses: ResponsesContext | None = None  # set for Codex (OpenAI Responses) clients
+
+
+def client_writer(plan: Plan) -> ClientWriter:
+    """How this request's answer is encoded for its client."""
+    if plan.responses is not None:
+        return ResponsesClientWriter(plan.route.client_model, plan.responses, "resp_" + plan.message_id[4:])
+    return AnthropicClientWriter()
 
 
 class _Failure(Exception):
@@ -98,6 +104,7 @@ class Exchange:
     def __init__(self, plan: Plan, out: ResponseWriter) -> None:
         self.plan = plan
         self.out = out
+        self.client = client_writer(plan)
         self.started_stream = False  # headers + message_start sent
         self.committed = False  # content reached the client
         self._write_lock = asyncio.Lock()
@@ -122,7 +129,7 @@ class Exchange:
         self.plan.status = 200
         async with self._write_lock:
             await self.out.start(200, {**SSE_HEADERS, "request-id": "req_" + self.plan.message_id[4:]}, stream=True)
-        await self._write(encode_events([_message_start(self.plan)]))
+        await self._write(self.client.encode([_message_start(self.plan)]))
 
     async def _keepalive(self) -> None:
         """Streaming clients abort after 300 s of silence; never let them hear it."""
@@ -132,7 +139,7 @@ class Exchange:
         while True:
             await asyncio.sleep(1.0)
             if time.monotonic() - self._last_write >= PING_EVERY:
-                await self._write([encode_event("ping", {"type": "ping"})])
+                await self._write([self.client.ping()])
 
     # ------------------------------------------------------------------ run
     async def run(self) -> None:
@@ -202,12 +209,18 @@ class Exchange:
         self.plan.outcome = f"error {error.status} {error.type}"
         if self.started_stream:
             # Headers are out: the only honest signal left is a final error event.
-            await self._write(encode_events([error_event(error.type, error.message)]))
+            await self._write(self.client.stream_error(error))
             return
-        self.plan.status = error.status
+        streamed = self.client.failure_stream(error) if self.plan.stream else None
+        if streamed is not None:  # some clients read a failure best from a stream
+            await self._begin_stream()
+            await self._write(streamed)
+            return
+        status, headers, body = self.client.error_answer(error)
+        self.plan.status = status
         self._mark_first_byte()
         async with self._write_lock:
-            await self.out.whole(error.status, error.response_headers(), error.body_bytes())
+            await self.out.whole(status, headers, body)
 
     async def _attempt(self, target: Target, time_left: float) -> None:
         gate = _gate(target)
@@ -339,14 +352,14 @@ class Exchange:
             accumulator.add(events)
             return
         if self.committed:
-            await self._write(encode_events(events))
+            await self._write(self.client.encode(events))
             return
         held.extend(events)
         # An error before any content is not committed: the attempt is retried instead.
         if reader.error is None and (reader.has_content or final):
             self.committed = True
             await self._begin_stream()
-            await self._write(encode_events(held))
+            await self._write(self.client.encode(held))
             held.clear()
 
     def _account(self, events: list[dict]) -> None:
@@ -360,7 +373,7 @@ class Exchange:
         self.committed = True
         self.plan.status = 200
         self._mark_first_byte()
-        body = json.dumps(message, ensure_ascii=False).encode()
+        body = self.client.json_body(message)
         headers = {"content-type": "application/json", "request-id": "req_" + self.plan.message_id[4:]}
         async with self._write_lock:
             await self.out.whole(200, headers, body)

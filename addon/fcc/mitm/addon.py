@@ -11,10 +11,11 @@ from mitmproxy import ctx, exceptions, http
 
 from fcc.engine import exchange as engine_module
 from fcc import claude_code
+from fcc import codex
 from fcc.config import Config, ConfigError, load_config
 from fcc.core.local_answers import count_tokens_body, estimate_input_tokens, models_body
 from fcc.core.client_request import parse_request
-from fcc.core.events import encode_events, error_event
+from fcc.core.dialects.responses_stream import openai_error_body
 from fcc.core.errors import AnthropicError, make_error
 from fcc.router import RouteError, advertised_models, route_request
 from fcc.mitm import contentviews
@@ -35,6 +36,13 @@ DEFAULT_MODE = f"reverse:https://{ANTHROPIC_HOST}"
 MESSAGES = "/v1/messages"
 COUNT_TOKENS = "/v1/messages/count_tokens"
 MODELS = "/v1/models"
+RESPONSES = codex.RESPONSES
+# Paths of Anthropic's own API: only these may reach Anthropic with the client's credentials.
+# Anything else (OpenAI's /v1/chat/completions, a typo) is answered here, never forwarded.
+_ANTHROPIC_PATHS = ("/v1/messages", "/v1/models", "/v1/complete", "/v1/files", "/v1/skills", "/v1/organizations",
+                    "/v1/mcp_servers", "/v1/environments", "/v1/sessions", "/v1/agents", "/v1/oauth", "/api/")
+_OPENAI_PATHS = ("/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/responses", "/chat/completions",
+                 "/responses")
 # Headers kept from the client for the upstream exchange; credentials among them
 # are only ever used for a genuine Anthropic upstream.
 _CLIENT_HEADERS = (
@@ -128,7 +136,7 @@ class FccAddon:
     # ---------------------------------------------------------------- hooks
     def _handles(self, flow: http.HTTPFlow) -> str | None:
         path = flow.request.path.split("?", 1)[0].rstrip("/")
-        if path not in (MESSAGES, COUNT_TOKENS, MODELS):
+        if path not in (MESSAGES, COUNT_TOKENS, MODELS, RESPONSES):
             return None
         mode = getattr(flow.client_conn.proxy_mode, "type_name", "")
         if mode != "reverse" and flow.request.pretty_host != ANTHROPIC_HOST:
@@ -137,17 +145,45 @@ class FccAddon:
             return None
         return path
 
+    @staticmethod
+    def _foreign_to_anthropic(flow: http.HTTPFlow) -> bool:
+        """A request about to go to Anthropic although its path is not Anthropic's API."""
+        if flow.response is not None or not flow.request.host.endswith("anthropic.com"):
+            return False
+        path = flow.request.path.split("?", 1)[0]
+        return not any(path == prefix.rstrip("/") or path.startswith(prefix.rstrip("/") + "/") for prefix in _ANTHROPIC_PATHS)
+
+    def _refuse_foreign(self, flow: http.HTTPFlow) -> None:
+        path = flow.request.path.split("?", 1)[0]
+        message = f"fcc: {flow.request.method} {path} is not served here (fcc serves /v1/messages and /v1/responses)"
+        if any(path.startswith(prefix) for prefix in _OPENAI_PATHS):
+            self._answer_openai(flow, 404, message, "not_found")
+        else:
+            self._answer(flow, make_error(404, message, should_retry=False))
+
     async def request(self, flow: http.HTTPFlow) -> None:
         path = self._handles(flow)
         config = self.config
-        if path is None or config is None:
+        if path is None or (config is None and path != RESPONSES):
+            if self._foreign_to_anthropic(flow):
+                self._refuse_foreign(flow)  # the client's credentials are not Anthropic's to see
             return
         flow.metadata["fcc_original_url"] = flow.request.url
         if recording.ACTIVE is not None:
             flow.metadata["fcc_client_request"] = recording.snapshot_request(flow)
+        if config is None:
+            self._answer_openai(flow, 500, "fcc: routes.yaml failed to load; see fcc's log", "server_error")
+            return
         if config.auth_token and not self._authorized(flow, config.auth_token):
+            if path == RESPONSES:
+                self._answer_openai(flow, 403, "fcc: missing or wrong proxy token (set the Codex provider's env_key to FCC_AUTH_TOKEN)",
+                                    "invalid_api_key")
+                return
             self._answer(flow, make_error(403, "fcc: missing or wrong proxy token (set ANTHROPIC_AUTH_TOKEN to FCC_AUTH_TOKEN)",
                                           error_type="permission_error"))
+            return
+        if path == RESPONSES:
+            await self._responses(flow, config)
             return
         if path == MODELS:
             flow.response = http.Response.make(200, models_body(advertised_models(config)), {"content-type": "application/json"})
@@ -178,6 +214,29 @@ class FccAddon:
             input_estimate=estimate,
             request_class=route.request_class,
         )
+        await self._redirect(flow, plan)
+
+    async def _responses(self, flow: http.HTTPFlow, config: Config) -> None:
+        """`POST /v1/responses` (the Codex CLI): translated to the internal request, run by the same engine."""
+        headers = {name.lower(): value for name, value in flow.request.headers.items()}
+        prepared = codex.prepare(flow.request.raw_content, headers, config)
+        if isinstance(prepared, codex.ResponsesRefusal):
+            self._answer_openai(flow, prepared.status, prepared.message, prepared.code, prepared.param)
+            return
+        plan = engine_module.Plan(
+            request=prepared.request,
+            route=prepared.route,
+            stream=bool(prepared.request.get("stream")),
+            client_headers=prepared.client_headers,
+            input_estimate=estimate_input_tokens(prepared.request),
+            request_class="codex",
+            responses=prepared.context,
+        )
+        await self._redirect(flow, plan)
+
+    async def _redirect(self, flow: http.HTTPFlow, plan: engine_module.Plan) -> None:
+        """Hand the plan to the engine: the flow now fetches its answer from the sidecar."""
+        route = plan.route
         replay.prepare_plan(plan, flow.request.raw_content)
         sidecar = await runtime.sidecar(self._serve_exchange)
         flow.metadata["fcc"] = plan
@@ -221,13 +280,13 @@ class FccAddon:
         exchange = engine_module.Exchange(plan, writer)
         try:
             await exchange.run()
-        except Exception as exc:  # an engine bug must still end in an Anthropic-shaped answer
+        except Exception as exc:  # an engine bug must still end in an answer shaped for the client
             log.exception("fcc: exchange failed")
             error = make_error(500, f"fcc internal error: {type(exc).__name__}: {exc}")
             if not writer.headers_sent:
-                await writer.whole(error.status, error.response_headers(), error.body_bytes())
+                await writer.whole(*exchange.client.error_answer(error))
             else:
-                for piece in encode_events([error_event("api_error", error.message)]):
+                for piece in exchange.client.stream_error(error):
                     await writer.write(piece)
 
     @staticmethod
@@ -237,6 +296,15 @@ class FccAddon:
         if bearer.lower().startswith("bearer "):
             offered = offered or bearer[7:]
         return hmac.compare_digest(offered.encode(), token.encode())
+
+    @staticmethod
+    def _answer_openai(flow: http.HTTPFlow, status: int, message: str, code: str | None, param: str | None = None) -> None:
+        """An error for an OpenAI-API client (Codex), in the body shape it reads."""
+        kind = "invalid_request_error" if status in (400, 404) else "server_error" if status >= 500 else "permission_error"
+        body = openai_error_body(message, kind, code, param)
+        flow.response = http.Response.make(status, body, {"content-type": "application/json"})
+        flow.metadata["fcc_local_error"] = message
+        log.info("fcc: %s %s -> %d %s", flow.request.method, flow.request.path, status, message)
 
     @staticmethod
     def _answer(flow: http.HTTPFlow, error: AnthropicError) -> None:

@@ -25,6 +25,9 @@ _KNOWN_EVENTS = frozenset(
 )
 
 
+DEFAULT_MAX_TOKENS = 32000
+
+
 def _is_fcc_thinking(block: object) -> bool:
     """Thinking that fcc made up (from another provider) would fail signature checks here."""
     return isinstance(block, dict) and (
@@ -88,6 +91,9 @@ def translate_native_request(
         # Third-party Anthropic endpoints reject or mishandle these Claude-Code-only fields.
         for key in ("context_management", "diagnostics", "safeguards", "container", "mcp_servers", "fallbacks"):
             body.pop(key, None)
+    if not isinstance(body.get("max_tokens"), int):
+        # Required here; Codex (Responses) requests usually leave it to the server.
+        body["max_tokens"] = max_tokens_cap or DEFAULT_MAX_TOKENS
     if isinstance(body.get("max_tokens"), int) and max_tokens_cap:
         body["max_tokens"] = min(body["max_tokens"], max_tokens_cap)
     if reasoning and reasoning != "client":
