@@ -5,7 +5,7 @@ is still checked). The rules, from the bottom up:
 
     fcc.core     sans-IO translation: stdlib, plus pydantic (the client's request is validated at the edge
                  with it; it does no I/O). Imports nothing else of fcc.
-    config       fcc.config, fcc.router, fcc.claude_code: routes.yaml and the request classes. fcc.core only.
+    config       fcc.config, fcc.router, fcc.claude_code, fcc.codex: routes.yaml, the request classes, Codex requests. fcc.core only.
     fcc.engine   exchange, admission, upstream I/O (httpx), the loopback sidecar (h11). Never fcc.mitm or
                  fcc.record, never mitmproxy.
     fcc.record   recording and replay (replay plugs an httpx transport into the engine). Never fcc.mitm.
@@ -30,7 +30,7 @@ import pytest
 PACKAGE_DIR = Path(__file__).resolve().parent.parent / "addon" / "fcc"
 ENTRY_SCRIPT = PACKAGE_DIR.parent / "fcc.py"
 
-CONFIG = ("fcc.config", "fcc.router", "fcc.claude_code")
+CONFIG = ("fcc.config", "fcc.router", "fcc.claude_code", "fcc.codex")
 CLI = ("fcc.cli", "fcc.doctor")
 
 

@@ -90,8 +90,8 @@ class RoutesFile(BaseModel):
     @classmethod
     def _known_tiers(cls, value: dict) -> dict:
         for key in value:
-            if key not in ("default", *TIERS):
-                raise ValueError(f"unknown tier {key!r} (use default, opus, sonnet or haiku)")
+            if key not in ("default", *TIERS, CODEX_TIER):
+                raise ValueError(f"unknown tier {key!r} (use default, opus, sonnet, haiku or codex)")
             if value[key].over_tokens is not None:
                 raise ValueError(f"{key}: over_tokens belongs under classes.long_context")
         return value
@@ -104,8 +104,6 @@ class RoutesFile(BaseModel):
                 raise ValueError(f"unknown request class {key!r} (use {', '.join(CLASS_ROUTES)})")
             if entry.over_tokens is not None and key != "long_context":
                 raise ValueError(f"{key}: over_tokens applies to long_context only")
-            if key not in ("default", *TIERS, CODEX_TIER):
-                raise ValueError(f"unknown tier {key!r} (use default, opus, sonnet, haiku or codex)")
         return value
 
     @field_validator("reasoning")

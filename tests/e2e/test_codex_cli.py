@@ -152,6 +152,7 @@ def _rig(codex_bin: str, factory: Callable[..., MitmdumpProcess], tmp_path: Path
     routes = tmp_path / "routes.yaml"
     routes.write_text("{}\n")
     proxy = factory(env={**env, "FCC_CONFIG": str(routes)})
+    proxy.wait_for_output("fcc addon active", timeout=15)
     runs: list[CodexRun] = []
 
     def codex(model: str | None, prompt: str) -> CodexRun:
@@ -312,6 +313,7 @@ def test_codex_through_an_anthropic_native_provider(codex_bin: str, mitmdump_fac
             "models:\n  codex: native/native-model\n"
         )
         proxy = mitmdump_factory(env={"FCC_CONFIG": str(routes)})
+        proxy.wait_for_output("fcc addon active", timeout=15)
         rig = Rig(upstream, proxy, lambda *_: None, [])  # type: ignore[arg-type]
         try:
             run = run_codex(codex_bin, proxy.base_url, tmp_path / "codex", "gpt-5.5", "run the command")
