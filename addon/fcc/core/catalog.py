@@ -45,6 +45,8 @@ def _local(id: str, display_name: str, base_url: str, **quirks: object) -> Profi
         "idle_timeout": LOCAL_IDLE_TIMEOUT,
         "prefill": "trailing_assistant",
         "top_k": True,
+        # Local servers often run without a tool parser (or with the wrong one): recover every dialect.
+        "text_tool_calls": ("all",),
     }
     defaults.update(quirks)
     return Profile(id=id, transport="openai_chat", base_url=base_url, api_key_env=None,

@@ -72,6 +72,12 @@ TEMPERATURE_RULES: frozenset[str] = frozenset({"pass", "drop", "clamp01"})
 Prefill = Literal["none", "trailing_assistant", "continue_final_message", "prefix_flag", "partial_flag"]
 PREFILLS: frozenset[str] = frozenset({"none", "trailing_assistant", "continue_final_message", "prefix_flag", "partial_flag"})
 
+# How past assistant tool calls recovered from text go back to the provider.
+#   native  as `tool_calls` (the chat template renders them in the model's own format)
+#   text    written back into the content in the dialect the model used (servers without tool support)
+TextToolReplay = Literal["native", "text"]
+TEXT_TOOL_REPLAYS: frozenset[str] = frozenset({"native", "text"})
+
 AuthStyle = Literal["bearer", "x-api-key", "none"]
 AUTH_STYLES: frozenset[str] = frozenset({"bearer", "x-api-key", "none"})
 
@@ -125,6 +131,11 @@ class Profile:
     think_tags: bool = True
     # Gemini: tool calls carry `extra_content.google.thought_signature` that must go back.
     thought_signatures: bool = False
+    # Tool calls the model writes as text (served without a tool parser) that fcc recovers:
+    # dialect names (fcc.core.text_tools.DIALECTS), "auto" (those the model name is known
+    # to write), "all", or "off". Per route: routes.yaml `text_tool_calls`.
+    text_tool_calls: tuple[str, ...] = ("auto",)
+    text_tool_replay: TextToolReplay = "native"
 
     # --- admission and timeouts --------------------------------------------
     requests_per_minute: int | None = None
@@ -182,6 +193,7 @@ def validate_profile(p: Profile) -> list[str]:
         ("temperature", p.temperature, TEMPERATURE_RULES),
         ("auth_style", p.auth_style, AUTH_STYLES),
         ("prefill", p.prefill, PREFILLS),
+        ("text_tool_replay", p.text_tool_replay, TEXT_TOOL_REPLAYS),
     )
     for name, value, allowed in checks:
         if value not in allowed:
@@ -194,6 +206,12 @@ def validate_profile(p: Profile) -> list[str]:
         problems.append(f"{p.id}: anthropic_messages transport passes thinking through (reasoning_control='anthropic')")
     if p.prefill not in ("none", "trailing_assistant") and p.transport == "anthropic_messages":
         problems.append(f"{p.id}: anthropic_messages continues a trailing assistant turn (prefill='trailing_assistant')")
+    if not isinstance(p.text_tool_calls, tuple):
+        problems.append(f"{p.id}: text_tool_calls must be a list of dialect names")
+    else:
+        from fcc.core.text_tools.dialects import setting_problems
+
+        problems.extend(f"{p.id}: {problem}" for problem in setting_problems(p.text_tool_calls))
     if not p.effort_levels:
         problems.append(f"{p.id}: effort_levels must not be empty")
     if p.session_header is not None and (

@@ -18,6 +18,7 @@ from fcc.core.profiles import Profile
 from fcc.core.events import BlockEmitter, Event, usage_dict
 from fcc.core.errors import stream_error_type_for, extract_message, is_context_overflow
 from fcc.core.sse import SSEDecoder, dumps
+from fcc.core.text_tools import TextToolRecogniser, text_tool_id
 from fcc.core.thinking import ThinkTagSplitter
 from fcc.core.tools import encode_state, is_complete_json, new_tool_id, parse_tool_arguments, without_lone_surrogates
 
@@ -73,11 +74,14 @@ class OpenAIChatReader:
         message_id: str | None = None,
         input_tokens: int = 0,
         tool_id_decoder: dict[str, str] | None = None,
+        text_tools: TextToolRecogniser | None = None,
     ) -> None:
         self.emitter = BlockEmitter(model, message_id, input_tokens)
         self._decoder = SSEDecoder()
         self._think = ThinkTagSplitter() if (profile is None or profile.think_tags) else None
         self._tool_ids = tool_id_decoder or {}
+        self._text_tools = text_tools  # tool calls written as text in the content (fcc.core.text_tools)
+        self._text_calls = 0
         self._calls: list[_ToolCall] = []
         self._by_index: dict[object, _ToolCall] = {}
         self._reasoning_details: list[dict] = []
@@ -97,6 +101,18 @@ class OpenAIChatReader:
     @property
     def ended(self) -> bool:
         return self.emitter.ended
+
+    @property
+    def holding(self) -> bool:
+        """Text is held back while deciding whether it is a tool call; see flush_pending."""
+        return self._text_tools is not None and self._text_tools.holding
+
+    def flush_pending(self, now: float) -> list[Event]:
+        """Release held text that waited too long (the engine's clock; the core has none)."""
+        out: list[Event] = []
+        if self._text_tools is not None and not self.emitter.ended:
+            self._recognised(self._text_tools.flush_pending(now), out)
+        return out
 
     def feed(self, data: bytes) -> list[Event]:
         out: list[Event] = []
@@ -255,13 +271,29 @@ class OpenAIChatReader:
 
     def _content_text(self, content: str, out: list[Event]) -> None:
         if self._think is None:
-            self._text(content, out)
+            self._visible(content, out)
             return
         for kind, piece in self._think.feed(content):
             if kind == "thinking":
                 self.emitter.thinking(piece, out)
             else:
-                self._text(piece, out)
+                self._visible(piece, out)
+
+    def _visible(self, piece: str, out: list[Event]) -> None:
+        if self._text_tools is None:
+            self._text(piece, out)
+        else:
+            self._recognised(self._text_tools.feed(piece), out)
+
+    def _recognised(self, pieces: list, out: list[Event]) -> None:
+        for kind, value in pieces:
+            if kind == "text":
+                self._text(value, out)
+                continue
+            if self.emitter.open_kind == "thinking":
+                self.emitter.close_block(out, self._thinking_signature())
+            self.emitter.tool_use(text_tool_id(value.dialect), value.name, dumps(value.arguments), out)
+            self._text_calls += 1
 
     def _text(self, piece: str, out: list[Event]) -> None:
         if self.emitter.open_kind == "thinking":
@@ -325,7 +357,10 @@ class OpenAIChatReader:
                 if kind == "thinking":
                     self.emitter.thinking(piece, out)
                 else:
-                    self._text(piece, out)
+                    self._visible(piece, out)
+        if self._text_tools is not None:
+            # A call cut off by the output limit is not run: it stays text.
+            self._recognised(self._text_tools.finish(truncated=self._finish_reason == "length"), out)
 
     def _complete(self, out: list[Event]) -> None:
         if self.emitter.open_kind == "thinking":
@@ -356,7 +391,7 @@ class OpenAIChatReader:
             self.emitter.tool_use(tool_id, call.name or "unknown_tool", dumps(arguments), out)
         if truncated:
             stop_reason = "max_tokens"
-        elif calls:
+        elif calls or self._text_calls:
             stop_reason = "tool_use"
         else:
             stop_reason = STOP_REASONS.get(self._finish_reason or "stop", "end_turn")

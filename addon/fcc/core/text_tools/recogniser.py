@@ -1,0 +1,281 @@
+"""Recover tool calls that a model wrote as text, from the content stream as it arrives.
+
+feed(text) -> pieces, each ("text", str) or ("call", Call), in stream order.
+Ordinary text passes through at once and byte-exact. Only a possible call
+start (a dialect's opener, or a prefix of one at the end of a chunk) is held
+back while it is being decided:
+
+  scan      text flows out; candidate positions are found with one regex search
+            over the dialects' first characters, so chunks without one cost
+            a single search
+  prefix    the text ends with a proper prefix of an opener (`<tool_`): held
+            until the next chunk decides it
+  region    an opener was seen: the region's text goes to every dialect that
+            uses that opener until one accepts or all reject
+
+What is held is bounded: a region that has not named a declared tool within
+UNCONFIRMED_BYTES (or, with a clock, UNCONFIRMED_SECONDS) is released as text;
+a confirmed one is bounded by CONFIRMED_BYTES only, since a long Write call
+legitimately takes minutes and is held like a native call (pings cover it).
+The core has no clock: the engine calls flush_pending(now) while `holding`.
+
+Whitespace-only text between calls (or between a call and the message's start
+or end) is call syntax, not content: it is dropped. All other text is released
+exactly as it came, including every near miss, once it is clearly not a call.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from fcc.core.text_tools.dialects import Dialect
+from fcc.core.text_tools.markdown import CodeContext
+from fcc.core.text_tools.regions import ACCEPT, NEED, Call, Verdict
+from fcc.core.text_tools.schema import ToolSet
+
+Piece = tuple[str, object]  # ("text", str) | ("call", Call)
+
+# A call marker right after one of these is quoted in prose, not a call.
+_QUOTES = frozenset("\"'`“‘«")
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    unconfirmed_bytes: int = 8 * 1024
+    confirmed_bytes: int = 2 * 1024 * 1024
+    prefix_seconds: float = 2.0
+    unconfirmed_seconds: float = 5.0
+    whitespace_bytes: int = 4 * 1024
+
+
+class _Region:
+    __slots__ = ("opener", "parsers", "parts", "size")
+
+    def __init__(self, opener: str, parsers: list) -> None:
+        self.opener = opener
+        self.parsers = parsers
+        self.parts: list[str] = []
+        self.size = 0
+
+    @property
+    def confirmed(self) -> bool:
+        return any(parser.confirmed for parser in self.parsers)
+
+    def feed(self, text: str) -> Verdict:
+        self.parts.append(text)
+        self.size += len(text)
+        alive = []
+        for parser in self.parsers:
+            verdict = parser.feed(text)
+            if verdict.kind == ACCEPT:
+                return verdict
+            if verdict.kind == NEED:
+                alive.append(parser)
+        self.parsers = alive
+        return Verdict(NEED) if alive else Verdict("reject")
+
+    def finish(self) -> Verdict:
+        for parser in self.parsers:
+            verdict = parser.finish()
+            if verdict.kind == ACCEPT:
+                return verdict
+        return Verdict("reject")
+
+
+class TextToolRecogniser:
+    def __init__(self, dialects: Sequence[Dialect], tools: ToolSet, limits: Limits = Limits()) -> None:
+        self.tools = tools
+        self.limits = limits
+        self.dialect_names = tuple(d.name for d in dialects)
+        self._openers: dict[str, list[Dialect]] = {}
+        self._anchored = [d for d in dialects if d.anchored]
+        for dialect in dialects:
+            for opener in dialect.openers:
+                if opener:
+                    self._openers.setdefault(opener, []).append(dialect)
+        # Longest first, so `<tool_call>` is never mistaken for a shorter opener it starts with.
+        self._opener_list = sorted(self._openers, key=len, reverse=True)
+        self._longest = max((len(o) for o in self._opener_list), default=0)
+        firsts = "".join(sorted({opener[0] for opener in self._openers}))
+        self._trigger = re.compile("[" + re.escape(firsts) + "]") if firsts else None
+        self._context = CodeContext()
+        self._pending = ""  # a proper prefix of an opener, at the end of the text so far
+        self._region: _Region | None = None
+        self._ws = ""  # leading whitespace of the current segment, held until text or a call decides it
+        self._segment_text = False  # the current segment (since the start or the last call) has visible text
+        self._seen_text = False  # any visible text in this message (anchored dialects need none before)
+        self._last = ""  # the last character released as text
+        self._anchor_tried = False
+        self.calls = 0
+        self._hold_epoch = 0
+        self._hold_seen: tuple[int, float] | None = None  # (epoch, first time flush_pending saw it)
+
+    # ------------------------------------------------------------------ API
+    @property
+    def holding(self) -> bool:
+        """True while text is held back to decide whether it is a call."""
+        return bool(self._pending or self._region is not None)
+
+    def feed(self, text: str) -> list[Piece]:
+        out: list[Piece] = []
+        if text:
+            self._consume(text, out)
+        return out
+
+    def flush_pending(self, now: float) -> list[Piece]:
+        """Release what has been held too long (the engine calls this with its clock while `holding`)."""
+        out: list[Piece] = []
+        if not self.holding:
+            self._hold_seen = None
+            return out
+        if self._hold_seen is None or self._hold_seen[0] != self._hold_epoch:
+            self._hold_seen = (self._hold_epoch, now)
+            return out
+        held_for = now - self._hold_seen[1]
+        if self._region is not None:
+            if not self._region.confirmed and held_for >= self.limits.unconfirmed_seconds:
+                self._consume(self._reject(out), out)
+        elif self._pending and held_for >= self.limits.prefix_seconds:
+            pending, self._pending = self._pending, ""
+            self._text(pending, out)
+        return out
+
+    def finish(self, truncated: bool = False) -> list[Piece]:
+        """End of the message: decide what is still held. A cut-off (`truncated`) region is never a call."""
+        out: list[Piece] = []
+        while True:
+            if self._region is not None:
+                verdict = Verdict("reject") if truncated else self._region.finish()
+                rest = self._accept(verdict, out) if verdict.kind == ACCEPT else self._reject(out)
+                self._consume(rest, out)
+                continue
+            if self._pending:
+                pending, self._pending = self._pending, ""
+                self._text(pending, out)
+                continue
+            break
+        if self._ws and not self.calls:
+            self._emit(self._ws, out)
+        self._ws = ""
+        return out
+
+    # ------------------------------------------------------------ internals
+    def _consume(self, text: str, out: list[Piece]) -> None:
+        while text:
+            if self._region is not None:
+                text = self._feed_region(text, out)
+            else:
+                text = self._scan(text, out)
+
+    def _feed_region(self, text: str, out: list[Piece]) -> str:
+        region = self._region
+        assert region is not None
+        verdict = region.feed(text)
+        if verdict.kind == NEED:
+            limit = self.limits.confirmed_bytes if region.confirmed else self.limits.unconfirmed_bytes
+            if region.size <= limit:
+                return ""
+            verdict = Verdict("reject")
+        if verdict.kind == ACCEPT:
+            return self._accept(verdict, out)
+        return self._reject(out)
+
+    def _accept(self, verdict: Verdict, out: list[Piece]) -> str:
+        region = self._region
+        assert region is not None
+        self._region = None
+        body = "".join(region.parts)
+        self._ws = ""  # whitespace between text (or another call) and this call is call syntax
+        for call in verdict.calls:
+            out.append(("call", call))
+        self.calls += len(verdict.calls)
+        self._segment_text = False
+        self._last = ""
+        return body[verdict.end :]
+
+    def _reject(self, out: list[Piece]) -> str:
+        """Not a call: the opener is text; what followed it is scanned again (it may hold a real call)."""
+        region = self._region
+        assert region is not None
+        self._region = None
+        body = "".join(region.parts)
+        self._text(region.opener, out)  # an anchored region has none: its text is simply scanned again
+        return body
+
+    def _scan(self, text: str, out: list[Piece]) -> str:
+        continuing = bool(self._pending)
+        if continuing:
+            text = self._pending + text
+            self._pending = ""
+        if self._anchored and not self._seen_text and not self._anchor_tried:
+            stripped = text.lstrip()
+            if stripped and stripped[0] in "{[":
+                lead = len(text) - len(stripped)
+                self._text(text[:lead], out)
+                self._anchor_tried = True  # once per message, so a rejected region is rescanned without it
+                self._start_region("")
+                return stripped
+        trigger = self._trigger
+        if trigger is None:
+            self._text(text, out)
+            return ""
+        released = 0
+        search_from = 0
+        while True:
+            match = trigger.search(text, search_from)
+            if match is None:
+                break
+            at = match.start()
+            if at > released:
+                self._text(text[released:at], out)
+                released = at
+            search_from = at + 1
+            if self._last in _QUOTES or self._context.in_code():
+                continue
+            opener = next((o for o in self._opener_list if text.startswith(o, at)), None)
+            if opener is not None:
+                self._start_region(opener)
+                return text[at + len(opener) :]
+            if len(text) - at < self._longest:
+                rest = text[at:]
+                if any(o.startswith(rest) for o in self._opener_list):
+                    self._pending = rest
+                    if not (continuing and at == 0):
+                        self._hold_epoch += 1  # a new hold: its time bound starts now
+                    return ""
+        if released < len(text):
+            self._text(text[released:], out)
+        return ""
+
+    def _start_region(self, opener: str) -> None:
+        dialects = self._openers[opener] if opener else self._anchored
+        self._region = _Region(opener, [d.region(opener, self.tools) for d in dialects])
+        self._hold_epoch += 1
+
+    def _text(self, text: str, out: list[Piece]) -> None:
+        """Release text: code context and quotes are tracked on exactly what the client sees."""
+        if not text:
+            return
+        self._context.update(text)
+        self._last = text[-1]
+        if not self._segment_text:
+            if text.isspace():
+                self._ws += text
+                if len(self._ws) > self.limits.whitespace_bytes:
+                    self._segment_text = True
+                    self._emit(self._ws, out)
+                    self._ws = ""
+                return
+            text, self._ws = self._ws + text, ""
+            self._segment_text = True
+        self._seen_text = True
+        self._emit(text, out)
+
+    @staticmethod
+    def _emit(text: str, out: list[Piece]) -> None:
+        if out and out[-1][0] == "text":
+            out[-1] = ("text", out[-1][1] + text)  # type: ignore[operator]
+        else:
+            out.append(("text", text))
