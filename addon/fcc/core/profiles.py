@@ -12,6 +12,8 @@ import os
 from dataclasses import dataclass
 from typing import Literal
 
+from fcc.core.text_tools.dialects import setting_problems
+
 Transport = Literal["openai_chat", "anthropic_messages"]
 TRANSPORTS: frozenset[str] = frozenset({"openai_chat", "anthropic_messages"})
 
@@ -209,8 +211,6 @@ def validate_profile(p: Profile) -> list[str]:
     if not isinstance(p.text_tool_calls, tuple):
         problems.append(f"{p.id}: text_tool_calls must be a list of dialect names")
     else:
-        from fcc.core.text_tools.dialects import setting_problems
-
         problems.extend(f"{p.id}: {problem}" for problem in setting_problems(p.text_tool_calls))
     if not p.effort_levels:
         problems.append(f"{p.id}: effort_levels must not be empty")
