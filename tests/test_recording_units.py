@@ -359,23 +359,40 @@ def test_anthropic_request_view_is_one_line_per_block_with_tools_collapsed() -> 
     assert "  [3] system (empty)" in text and "tools (2): Bash, Read" in text and "other fields: metadata" in text
 
 
-def test_views_are_registered_and_chosen_by_auto_in_mitmproxy_11() -> None:
+def _auto_view(message, flow) -> tuple[str, str]:
+    """(name, text) of the view mitmproxy picks by itself, through the installed mitmproxy's own API."""
+    if hasattr(mitm_contentviews, "prettify_message"):  # mitmproxy >= 12 (reads ctx.options)
+        from mitmproxy.test import taddons
+
+        with taddons.context():
+            result = mitm_contentviews.prettify_message(message, flow)
+        return str(result.view_name), result.text
+    description, lines, error = mitm_contentviews.get_message_content_view("Auto", message, flow)
+    assert error is None
+    return description, "\n".join("".join(text for _, text in line) for line in lines)
+
+
+def _registered(name: str) -> bool:
+    registry = getattr(mitm_contentviews, "registry", None)
+    return name.lower() in registry if registry is not None else mitm_contentviews.get(name) is not None
+
+
+def test_views_are_registered_and_chosen_by_auto() -> None:
     contentviews.register()
     try:
         client = _client_flow({"model": "m", "messages": []}, [], response_body=_thinking_tool_stream())
-        description, lines, error = mitm_contentviews.get_message_content_view("Auto", client.response, client)
-        assert (description, error) == ("Anthropic SSE", None)
-        assert next(iter(lines)) == [("header", "message msg_1  model claude-x")]
+        name, text = _auto_view(client.response, client)
+        assert name == "Anthropic SSE" and text.startswith("message msg_1  model claude-x\n")
         client.request.headers["content-type"] = "application/json"
-        description, _, _ = mitm_contentviews.get_message_content_view("Auto", client.request, client)
-        assert description == "Anthropic request"
+        assert _auto_view(client.request, client)[0] == "Anthropic request"
         upstream = inspect.upstream_flows(client, SimpleNamespace(attempts=[_attempt(200, [(0.0, openai_reasoning_stream("a", "b").body)])]))[0]
-        assert mitm_contentviews.get_message_content_view("Auto", upstream.response, upstream)[0] == "OpenAI chat SSE"
-        assert mitm_contentviews.get_message_content_view("Auto", upstream.request, upstream)[0] == "JSON"  # OpenAI request: plain JSON
+        assert _auto_view(upstream.response, upstream)[0] == "OpenAI chat SSE"
+        assert _auto_view(upstream.request, upstream)[0] == "JSON"  # OpenAI request: plain JSON
         contentviews.register()  # a script reload registers again without "Duplicate view"
+        assert _registered("Anthropic SSE")
     finally:
         contentviews.unregister()
-    assert mitm_contentviews.get("Anthropic SSE") is None
+    assert not _registered("Anthropic SSE")
 
 
 def test_mitmproxy_12_adapter_speaks_prettify_and_render_priority(monkeypatch: pytest.MonkeyPatch) -> None:

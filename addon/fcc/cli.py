@@ -15,7 +15,8 @@ USAGE = """usage: fcc <command> [options]
 
 commands:
   run [mitmdump options]    start the proxy (mitmdump -s addon/fcc.py ...), default 127.0.0.1:8082
-  web [mitmweb options]     the same with mitmproxy's web inspector
+  web [mitmweb options]     the same with mitmproxy's web inspector; open the address it prints
+                            (mitmweb >= 11.1 adds a ?token=; --set web_password=... fixes one)
   claude [claude options]   run Claude Code against a running fcc (FCC_URL, default http://127.0.0.1:8082)
   doctor [--check]          list providers, whether their keys are set; --check contacts them
 """
@@ -55,8 +56,10 @@ def main(argv: list[str] | None = None) -> int:
 
         return doctor_main(rest)
     if command in ("run", "web"):
+        from fcc.mitm.startup import launch_flags
+
         tool = _tool("mitmdump" if command == "run" else "mitmweb")
-        os.execv(tool, [tool, "-s", str(ADDON_SCRIPT), *rest])
+        os.execv(tool, [tool, "-s", str(ADDON_SCRIPT), *launch_flags(rest), *rest])
     if command == "claude":
         claude = os.environ.get("FCC_CLAUDE_BIN") or shutil.which("claude")
         if not claude:

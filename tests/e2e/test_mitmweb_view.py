@@ -12,7 +12,10 @@ finding the upstream side. Screenshots go to test-output/mitmweb/ (git-ignored).
 
 Needs Debian's `chromium` (apt-get install -y chromium); without it the test
 skips, or fails when the environment variable CI is set. FCC_CHROMIUM names
-another binary. mitmweb 11.0.2 needs no token (the web password came in 11.1).
+another binary. mitmweb 11.0.2 needs no token; from 11.1 mitmweb asks for the
+`?token=` it prints at start-up (and fcc repeats), which the test takes from the
+log exactly as a user would. mitmweb 12's content-view API answers
+{view_name, text} where 11 answered {description, lines}.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import re
 import time
 import urllib.parse
 from collections.abc import Iterator
@@ -71,10 +75,20 @@ class Web:
     web_port: int
     process: subprocess.Popen[bytes]
     log: Path
+    token: str = ""
 
     @property
     def api(self) -> str:
         return f"http://127.0.0.1:{self.web_port}"
+
+    def page(self, fragment: str) -> str:
+        """The address a user opens: with mitmweb's token when it has one, then the UI route."""
+        query = f"?token={self.token}" if self.token else ""
+        return f"{self.api}/{query}#/{fragment}"
+
+    def client(self) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        return httpx.Client(trust_env=False, timeout=30, headers=headers)
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
@@ -118,6 +132,11 @@ def mitmweb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Web]:
             assert process.poll() is None, f"mitmweb exited {process.returncode}:\n{web.output()}"
             assert time.monotonic() < deadline, f"mitmweb did not start:\n{web.output()}"
             time.sleep(0.1)
+        announced = re.search(r"Web server listening at (http://\S+)", web.output())
+        assert announced, web.output()
+        web.token = urllib.parse.parse_qs(urllib.parse.urlsplit(announced.group(1)).query).get("token", [""])[0]
+        hint = re.search(r"fcc: inspector \(mitmweb\) at (http://\S+)", web.output())
+        assert hint and hint.group(1) == announced.group(1), web.output()  # fcc tells the same address, token included
         yield web
     finally:
         process.terminate()
@@ -134,14 +153,14 @@ def flows(mitmweb: Web) -> dict[str, dict]:
     doc = load_document(RECORDING)
     request = doc["client_request"]
     headers = {k: v for k, v in request["headers"].items() if k not in _NOT_SENT}
-    with httpx.Client(trust_env=False, timeout=30) as client:
-        answer = client.post(f"http://127.0.0.1:{mitmweb.proxy_port}{request['path']}", headers=headers,
-                             content=decode_body(request["body"]))
+    with httpx.Client(trust_env=False, timeout=30) as proxy, mitmweb.client() as web:
+        answer = proxy.post(f"http://127.0.0.1:{mitmweb.proxy_port}{request['path']}", headers=headers,
+                            content=decode_body(request["body"]))
         assert answer.status_code == 200, answer.text
         assert answer.content == decode_body(doc["client_response"]["body"])
         deadline = time.monotonic() + 10
         while True:
-            listed = client.get(f"{mitmweb.api}/flows").json()
+            listed = web.get(f"{mitmweb.api}/flows").json()
             if len(listed) >= 2 or time.monotonic() > deadline:
                 break
             time.sleep(0.1)
@@ -153,9 +172,13 @@ def flows(mitmweb: Web) -> dict[str, dict]:
     return by_comment
 
 
-def content_view(web: Web, flow_id: str, message: str) -> dict:
-    with httpx.Client(trust_env=False, timeout=10) as client:
-        return client.get(f"{web.api}/flows/{flow_id}/{message}/content/Auto.json").json()
+def content_view(web: Web, flow_id: str, message: str) -> tuple[str, str]:
+    """(name of the view mitmweb chose, its text), from mitmweb 11's or 12's content API."""
+    with web.client() as client:
+        answer = client.get(f"{web.api}/flows/{flow_id}/{message}/content/Auto.json").json()
+    if "view_name" in answer:  # mitmweb >= 12
+        return answer["view_name"], answer["text"]
+    return answer["description"], "\n".join("".join(part[1] for part in line) for line in answer["lines"])
 
 
 def browse(chromium: str, url: str, *action: str) -> str:
@@ -193,17 +216,16 @@ def test_client_and_upstream_flows_are_linked(flows: dict[str, dict]) -> None:
 
 def test_content_views_are_chosen_automatically(mitmweb: Web, flows: dict[str, dict]) -> None:
     client, upstream = flows["client"]["id"], flows["upstream"]["id"]
-    answer = content_view(mitmweb, client, "response")
-    assert answer["description"] == "Anthropic SSE"
-    text = "\n".join("".join(part[1] for part in line) for line in answer["lines"])
+    name, text = content_view(mitmweb, client, "response")
+    assert name == "Anthropic SSE"
     assert "[1] tool_use Bash  id=call_rec0001" in text and '"command": "echo fcc-recorded"' in text
-    assert content_view(mitmweb, client, "request")["description"] == "Anthropic request"
-    assert content_view(mitmweb, upstream, "response")["description"] == "OpenAI chat SSE"
-    assert content_view(mitmweb, upstream, "request")["description"] == "JSON"
+    assert content_view(mitmweb, client, "request")[0] == "Anthropic request"
+    assert content_view(mitmweb, upstream, "response")[0] == "OpenAI chat SSE"
+    assert content_view(mitmweb, upstream, "request")[0] == "JSON"
 
 
 def test_browser_shows_the_anthropic_sse_view(chromium: str, mitmweb: Web, flows: dict[str, dict]) -> None:
-    url = f"{mitmweb.api}/#/flows/{flows['client']['id']}/response"
+    url = mitmweb.page(f"flows/{flows['client']['id']}/response")
     dom = browse(chromium, url, "--dump-dom")
     assert "Anthropic SSE" in dom, dom[-3000:]
     assert "tool_use Bash" in dom and "echo fcc-recorded" in dom and "stop_reason: tool_use" in dom
@@ -211,18 +233,18 @@ def test_browser_shows_the_anthropic_sse_view(chromium: str, mitmweb: Web, flows
 
 
 def test_browser_shows_the_request_and_the_upstream_side(chromium: str, mitmweb: Web, flows: dict[str, dict]) -> None:
-    request_url = f"{mitmweb.api}/#/flows/{flows['client']['id']}/request"
+    request_url = mitmweb.page(f"flows/{flows['client']['id']}/request")
     dom = browse(chromium, request_url, "--dump-dom")
     assert "Anthropic request" in dom and "tools (3): Bash, Edit, Read" in dom, dom[-3000:]
     screenshot(chromium, request_url, "client-request-anthropic-request.png")
-    upstream_url = f"{mitmweb.api}/#/flows/{flows['upstream']['id']}/response"
+    upstream_url = mitmweb.page(f"flows/{flows['upstream']['id']}/response")
     dom = browse(chromium, upstream_url, "--dump-dom")
     assert "OpenAI chat SSE" in dom and "finish_reason tool_calls" in dom, dom[-3000:]
     screenshot(chromium, upstream_url, "upstream-response-openai-sse.png")
 
 
 def test_comment_filter_finds_the_upstream_side(chromium: str, mitmweb: Web, flows: dict[str, dict]) -> None:
-    url = f"{mitmweb.api}/#/flows?s=" + urllib.parse.quote('~comment "fcc upstream"')
+    url = mitmweb.page("flows?s=" + urllib.parse.quote('~comment "fcc upstream"'))
     dom = browse(chromium, url, "--dump-dom")
     assert "/v1/chat/completions" in dom and "/v1/messages" not in dom, dom[-3000:]
     screenshot(chromium, url, "filter-upstream.png")

@@ -24,15 +24,14 @@ from fcc.record import recording
 from fcc.record.copying import CopyingStream
 from fcc.record import replay
 from fcc.mitm import runtime
+from fcc.mitm import startup
 
 log = logging.getLogger("fcc")
 # httpx logs every request at INFO; fcc's own one line per request says more.
 logging.getLogger("httpx").setLevel(logging.WARNING)
 logging.getLogger("httpcore").setLevel(logging.WARNING)  # else ~12 debug records per upstream request
 
-ANTHROPIC_HOST = "api.anthropic.com"
-DEFAULT_PORT = 8082
-DEFAULT_MODE = f"reverse:https://{ANTHROPIC_HOST}"
+ANTHROPIC_HOST = startup.ANTHROPIC_HOST
 MESSAGES = "/v1/messages"
 COUNT_TOKENS = "/v1/messages/count_tokens"
 MODELS = "/v1/models"
@@ -85,7 +84,7 @@ class FccAddon:
                 if not _starting_up():
                     raise exceptions.OptionsError(message)
                 log.error("fcc: %s", message)
-        self._apply_defaults(updated)
+        startup.apply_defaults(updated)  # mode, 127.0.0.1:8082, lazy: see fcc/mitm/startup.py
         if ("fcc_config" in updated or "fcc_replay" in updated or self.config is None) and not self._config_failed:
             try:
                 self.config = load_config(ctx.options.fcc_config or replay.routes_file(ctx.options.fcc_replay))
@@ -102,28 +101,13 @@ class FccAddon:
                 raise exceptions.OptionsError(str(exc)) from None
             log.error("fcc: %s", exc)
 
-    def _apply_defaults(self, updated: set[str]) -> None:
-        """`mitmdump -s addon/fcc.py` alone: reverse proxy to Anthropic on 127.0.0.1:8082, lazy connects."""
-        options = ctx.options
-        changes: dict[str, object] = {}
-        if "mode" in updated and list(options.mode) == list(options.default("mode")):
-            changes["mode"] = [DEFAULT_MODE]
-        if "listen_port" in updated and options.listen_port is None:
-            changes["listen_port"] = DEFAULT_PORT
-        if "listen_host" in updated and options.listen_host == "":
-            changes["listen_host"] = "127.0.0.1"
-        if "connection_strategy" in updated and options.connection_strategy != "lazy":
-            changes["connection_strategy"] = "lazy"
-        if changes:
-            options.update(**changes)
-
     async def running(self) -> None:
         deferred = sorted(getattr(ctx.options, "deferred", {}) or {})
         if deferred:
             log.error("fcc: unknown options: %s", ", ".join(deferred))
         config = self.config
-        if config is not None and not config.auth_token and ctx.options.listen_host not in ("127.0.0.1", "localhost", "::1"):
-            log.error("fcc: listening on %r needs FCC_AUTH_TOKEN (or auth_token_env in routes.yaml)", ctx.options.listen_host)
+        if config is not None:
+            startup.check_running(config.auth_token)  # real sockets and modes, not just the options
         sidecar = await runtime.sidecar(self._serve_exchange)
         routes = ", ".join(f"{name} -> {r.target.slug}" for name, r in (config.tiers.items() if config else []))
         log.info("fcc addon active: config %s; routes: %s; engine on 127.0.0.1:%d",

@@ -287,22 +287,32 @@ def register() -> None:
     """Add the views (replacing any left by an earlier load of the script)."""
     try:
         unregister()
-        lookup = getattr(contentviews, "get", None)  # 11 (12 replaces a view of the same name itself)
+        registry = getattr(contentviews, "registry", None)  # mitmproxy >= 12
         for view in _make_views():
-            existing = lookup(view.name) if lookup is not None else None  # type: ignore[attr-defined]
-            if existing is not None:
-                contentviews.remove(existing)
-            contentviews.add(view)
+            if registry is not None:
+                registry.register(view)  # replaces a view of the same name
+            else:
+                existing = contentviews.get(view.name)
+                if existing is not None:
+                    contentviews.remove(existing)
+                contentviews.add(view)
             _REGISTERED.append(view)
     except Exception:  # a newer mitmproxy with another API: fcc still works, without the views
         log.warning("fcc: content views not available with this mitmproxy version", exc_info=True)
 
 
 def unregister() -> None:
+    registry = getattr(contentviews, "registry", None)
     while _REGISTERED:
         view = _REGISTERED.pop()
         try:
-            contentviews.remove(view)  # 11; in 12 it may be gone (a reload re-registers by name)
+            if registry is None:
+                contentviews.remove(view)
+            else:  # 12 has no public removal (its `remove` is a deprecated no-op)
+                by_name = getattr(registry, "_by_name", None)
+                key = view.name.lower()  # type: ignore[attr-defined]
+                if isinstance(by_name, dict) and by_name.get(key) is view:
+                    del by_name[key]
         except Exception:
             pass
 

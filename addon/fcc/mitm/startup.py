@@ -1,0 +1,217 @@
+"""fcc's defaults for a bare `mitmdump -s addon/fcc.py`: the same fcc on every Python.
+
+Without flags fcc is a reverse proxy to Anthropic on 127.0.0.1:8082 with lazy
+upstream connects; whatever the user passes wins (an option still at mitmproxy's
+default counts as "not passed").
+
+Why this is more than `ctx.options.update` in `configure`: mitmproxy loads `-s`
+scripts from a task that first yields one event-loop turn. Up to Python 3.11 that
+turn comes before the proxy servers start, so options set by the script's first
+`configure` are the ones the servers use. From Python 3.12 mitmproxy (11 and 12)
+runs the server start-up as an eager task: it has already read `mode`,
+`listen_host` and `listen_port` when the script loads, and changing them then
+changes nothing; proxyserver only restarts servers for option changes once it is
+running, which is after a wrong socket was open. The socket itself is not bound yet
+at that point (the bind waits for an address lookup in a worker thread), so fcc
+replaces the process with the same command plus its defaults as explicit flags:
+exec keeps the pid, and nothing was ever served or bound in between. Where that
+is impossible fcc refuses to start, with one line naming the flags to pass.
+`check_running` then verifies what mitmproxy really listens on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import logging
+import os
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+
+log = logging.getLogger("fcc")
+
+ANTHROPIC_HOST = "api.anthropic.com"
+DEFAULT_MODE = f"reverse:https://{ANTHROPIC_HOST}"
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8082
+SERVER_OPTIONS = frozenset({"mode", "listen_host", "listen_port"})
+RESTARTED_ENV = "FCC_RESTARTED_WITH_DEFAULTS"  # set in the re-executed process: never exec twice
+_FLAG = {"mode": "--mode", "listen_host": "--listen-host", "listen_port": "--listen-port"}
+
+
+# Used for whichever the user left unset (command line, --set, mitmproxy's config.yaml).
+DEFAULTS: dict[str, object] = {"mode": [DEFAULT_MODE], "listen_host": DEFAULT_HOST, "listen_port": DEFAULT_PORT}
+
+
+def as_flags(changes: Mapping[str, object]) -> list[str]:
+    """Command-line flags that give mitmdump/mitmweb these option values."""
+    flags: list[str] = []
+    for name, value in changes.items():
+        if name == "mode":
+            for spec in value:  # type: ignore[attr-defined]
+                flags += ["--mode", str(spec)]
+        elif name in _FLAG:
+            flags += [_FLAG[name], str(value)]
+        else:
+            flags += ["--set", f"{name}={value}"]
+    return flags
+
+
+def launch_flags(args: Sequence[str]) -> list[str]:
+    """For `fcc run`/`fcc web`: flags for the server options the user leaves unset.
+
+    With them mitmproxy starts fcc's servers directly, on every Python, without the
+    restart described above. Unset means: not on the command line (`--mode`/`-m`,
+    `--listen-host`, `--listen-port`/`-p`, `--set name=...`) and not in mitmproxy's
+    config.yaml. The addon decides again at load time, from mitmproxy's own options.
+    """
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("-m", "--mode", action="append")
+    parser.add_argument("--listen-host")
+    parser.add_argument("-p", "--listen-port")
+    parser.add_argument("--set", action="append", default=[])
+    try:
+        known, _ = parser.parse_known_args(list(args))
+    except SystemExit:  # mitmproxy reports bad arguments better
+        return []
+    given = {name for name in ("mode", "listen_host", "listen_port") if getattr(known, name) is not None}
+    settings = dict(item.partition("=")[::2] for item in known.set)
+    given |= settings.keys()
+    confdir = os.path.expanduser(settings.get("confdir") or "~/.mitmproxy")
+    given |= _config_file_keys(confdir)
+    return as_flags({name: value for name, value in DEFAULTS.items() if name not in given})
+
+
+def _config_file_keys(confdir: str) -> set[str]:
+    import yaml
+
+    for name in ("config.yaml", "config.yml"):
+        path = os.path.join(confdir, name)
+        try:
+            with open(path, encoding="utf-8") as file:
+                data = yaml.safe_load(file)
+        except FileNotFoundError:
+            continue
+        except (OSError, yaml.YAMLError):
+            return set(DEFAULTS)  # mitmproxy will complain about it; add nothing that could contradict it
+        return set(data) if isinstance(data, dict) else set()
+    return set()
+
+
+# ------------------------------------------------------------- in mitmproxy
+def apply_defaults(updated: Iterable[str]) -> None:
+    """From the addon's `configure`: fcc's defaults for the options the user left unset.
+
+    `connection_strategy` is always lazy: eager connects every client to the reverse
+    target first, and a client is dropped when that target is down although fcc would
+    have answered it.
+    """
+    from mitmproxy import ctx
+
+    options, updated = ctx.options, set(updated)
+    wanted = {name: value for name, value in DEFAULTS.items() if name in updated and not _user_set(options, name)}
+    if "connection_strategy" in updated and options.connection_strategy != "lazy":
+        wanted["connection_strategy"] = "lazy"
+    if not wanted:
+        return
+    if SERVER_OPTIONS & wanted.keys() and _servers_set_up_before_fcc():
+        _restart_with({name: wanted[name] for name in DEFAULTS if name in wanted})
+        return  # only reached when a restart is impossible: the error line then ends start-up
+    options.update(**wanted)
+
+
+def _user_set(options, name: str) -> bool:
+    """Whether the user gave the option a value, even mitmproxy's default (`--mode regular`)."""
+    from mitmproxy import optmanager
+
+    option = getattr(options, "_options", {}).get(name)
+    unset = getattr(optmanager, "unset", None)
+    if option is None or unset is None:  # private API gone: fall back to "differs from the default"
+        return getattr(options, name) != options.default(name)
+    return option.value is not unset
+
+
+def _servers_set_up_before_fcc() -> bool:
+    from mitmproxy import ctx
+
+    proxyserver = ctx.master.addons.get("proxyserver")
+    if proxyserver is None or getattr(proxyserver, "is_running", True):
+        return False  # no servers, or running: proxyserver restarts them itself on a mode change
+    servers = getattr(proxyserver, "servers", None)
+    return servers is not None and (bool(getattr(servers, "is_updating", False)) or len(servers) > 0)
+
+
+def _restart_with(wanted: Mapping[str, object]) -> None:
+    flags = as_flags(wanted)
+    tool = os.path.basename(sys.argv[0]) if sys.argv else ""
+    argv = list(getattr(sys, "orig_argv", None) or [])
+    if os.name != "posix" or os.environ.get(RESTARTED_ENV) or not tool.startswith("mitm") or len(argv) < 2:
+        log.error("fcc: mitmproxy started its servers before loading fcc, so fcc cannot apply its defaults; "
+                  "pass them yourself: %s -s addon/fcc.py %s", tool or "mitmdump", " ".join(flags))
+        return
+    log.info("fcc: mitmproxy set up its servers before loading fcc (Python >= 3.12); restarting with %s", " ".join(flags))
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # sys.executable, not argv[0]: a bare "python3" there would be looked up on PATH again.
+    os.execve(sys.executable, [sys.executable, *argv[1:], *flags], {**os.environ, RESTARTED_ENV: "1"})
+
+
+def listening_on() -> list[tuple[str, int]]:
+    """(host, port) of every socket mitmproxy's proxy servers listen on."""
+    from mitmproxy import ctx
+
+    proxyserver = ctx.master.addons.get("proxyserver")
+    if proxyserver is None:
+        return []
+    return [(str(addr[0]), int(addr[1])) for addr in proxyserver.listen_addrs()]
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def check_running(auth_token: str | None) -> None:
+    """From the addon's `running`: what mitmproxy really serves must be what its options say.
+
+    An error logged here ends start-up (mitmproxy's errorcheck) with that one line.
+    """
+    from mitmproxy import ctx
+    from mitmproxy.proxy import mode_specs
+
+    proxyserver = ctx.master.addons.get("proxyserver")
+    if proxyserver is None or not ctx.options.server:
+        return
+    serving = sorted(str(server.mode.full_spec) for server in proxyserver.servers)
+    wanted = sorted(str(mode_specs.ProxyMode.parse(m).full_spec) for m in ctx.options.mode)
+    if serving != wanted:
+        log.error("fcc: mitmproxy serves %s, not the configured %s; pass the modes on the command line (%s)",
+                  ", ".join(serving) or "nothing", ", ".join(wanted), " ".join(as_flags({"mode": ctx.options.mode})))
+        return
+    exposed = [f"{host}:{port}" for host, port in listening_on() if not _loopback(host)]
+    if exposed and not auth_token:
+        log.error("fcc: listening on %s (not loopback) needs FCC_AUTH_TOKEN (or auth_token_env in routes.yaml)",
+                  ", ".join(exposed))
+    web_hint()
+
+
+def web_hint() -> None:
+    """Under mitmweb: one line saying where the inspector is and how to get in."""
+    from mitmproxy import ctx
+
+    if ctx.master.addons.get("webaddon") is None or not hasattr(ctx.options, "web_port"):
+        return
+    url = getattr(ctx.master, "web_url", None) or f"http://{ctx.options.web_host}:{ctx.options.web_port}/"
+    if getattr(ctx.options, "web_password", ""):
+        log.info("fcc: inspector (mitmweb) at %s: log in with your web_password", url)
+    elif "?token=" in url:
+        log.info("fcc: inspector (mitmweb) at %s (open this address with its token; "
+                 "--set web_password=... sets a fixed one)", url)
+    else:
+        log.info("fcc: inspector (mitmweb) at %s", url)
