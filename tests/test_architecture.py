@@ -10,7 +10,7 @@ is still checked). The rules, from the bottom up:
                  fcc.record, never mitmproxy.
     fcc.record   recording and replay (replay plugs an httpx transport into the engine). Never fcc.mitm.
     fcc.mitm     the only code that imports mitmproxy; may use everything above.
-    cli          fcc.cli and fcc.doctor: the console script. Never the engine or mitmproxy (`fcc run` execs
+    cli          fcc.cli, fcc.doctor, fcc.launch: the console script. Never the engine or mitmproxy (`fcc run` execs
                  mitmdump with the entry script instead).
 
 A third-party import outside a layer's list fails too: adding a dependency to a layer is a decision, made
@@ -31,7 +31,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent.parent / "addon" / "fcc"
 ENTRY_SCRIPT = PACKAGE_DIR.parent / "fcc.py"
 
 CONFIG = ("fcc.config", "fcc.router", "fcc.claude_code", "fcc.codex")
-CLI = ("fcc.cli", "fcc.doctor")
+CLI = ("fcc.cli", "fcc.doctor", "fcc.launch")
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,8 @@ LAYERS = (
     Layer("fcc.engine", ("fcc.engine",), ("fcc.core", *CONFIG), frozenset({"httpx", "h11"})),
     Layer("fcc.record", ("fcc.record",), ("fcc.core", *CONFIG, "fcc.engine"), frozenset({"httpx", "yaml"})),
     Layer("fcc.mitm", ("fcc.mitm",), ("fcc",), frozenset({"mitmproxy"})),
-    Layer("cli", CLI, ("fcc.core", *CONFIG), frozenset({"httpx"})),
+    # yaml: `fcc run` reads mitmproxy's config.yaml so that it adds no flag contradicting it (fcc.launch).
+    Layer("cli", CLI, ("fcc.core", *CONFIG), frozenset({"httpx", "yaml"})),
 )
 
 # (importing module, imported module) -> why it is imported inside a function.

@@ -13,6 +13,7 @@ from mitmproxy.addons.proxyserver import Proxyserver
 from mitmproxy.test import taddons
 
 from fcc import cli
+from fcc import launch
 from fcc.mitm import startup
 
 ALL = ["--mode", "reverse:https://api.anthropic.com", "--listen-host", "127.0.0.1", "--listen-port", "8082"]
@@ -36,19 +37,19 @@ def empty_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     ],
 )
 def test_launch_flags_fill_in_only_what_the_user_left_unset(args: list[str], expected: list[str]) -> None:
-    assert startup.launch_flags(args) == expected
+    assert launch.launch_flags(args) == expected
 
 
 def test_launch_flags_respect_mitmproxys_config_file(empty_home: Path, tmp_path: Path) -> None:
     (empty_home / ".mitmproxy").mkdir()
     (empty_home / ".mitmproxy" / "config.yaml").write_text("listen_port: 9999\nmode: [regular]\n")
-    assert startup.launch_flags([]) == ALL[2:4]
+    assert launch.launch_flags([]) == ALL[2:4]
     other = tmp_path / "elsewhere"
     other.mkdir()
     (other / "config.yml").write_text("listen_host: 0.0.0.0\n")
-    assert startup.launch_flags(["--set", f"confdir={other}"]) == ALL[:2] + ALL[4:]
+    assert launch.launch_flags(["--set", f"confdir={other}"]) == ALL[:2] + ALL[4:]
     (other / "config.yml").write_text("listen_host: [unclosed\n")
-    assert startup.launch_flags(["--set", f"confdir={other}"]) == []  # mitmproxy will name the problem
+    assert launch.launch_flags(["--set", f"confdir={other}"]) == []  # mitmproxy will name the problem
 
 
 def test_fcc_run_and_web_exec_mitmproxy_with_the_flags_first(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -82,5 +83,5 @@ async def _apply_defaults_in_a_mitmproxy_context() -> None:
 
 
 def test_as_flags_spell_every_mode() -> None:
-    assert startup.as_flags({"mode": ["regular", "socks5@1080"], "listen_port": 1}) == [
+    assert launch.as_flags({"mode": ["regular", "socks5@1080"], "listen_port": 1}) == [
         "--mode", "regular", "--mode", "socks5@1080", "--listen-port", "1"]

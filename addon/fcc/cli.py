@@ -7,6 +7,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from fcc.launch import launch_flags
+
 ADDON_SCRIPT = Path(__file__).resolve().parent.parent / "fcc.py"
 DEFAULT_URL = "http://127.0.0.1:8082"
 BYPASS_VARIABLES = ("CLAUDE_CODE_USE_BEDROCK", "CLAUDE_CODE_USE_VERTEX", "CLAUDE_CODE_USE_FOUNDRY")
@@ -56,8 +58,6 @@ def main(argv: list[str] | None = None) -> int:
 
         return doctor_main(rest)
     if command in ("run", "web"):
-        from fcc.mitm.startup import launch_flags
-
         tool = _tool("mitmdump" if command == "run" else "mitmweb")
         os.execv(tool, [tool, "-s", str(ADDON_SCRIPT), *launch_flags(rest), *rest])
     if command == "claude":

@@ -1,8 +1,8 @@
 """fcc's defaults for a bare `mitmdump -s addon/fcc.py`: the same fcc on every Python.
 
 Without flags fcc is a reverse proxy to Anthropic on 127.0.0.1:8082 with lazy
-upstream connects; whatever the user passes wins (an option still at mitmproxy's
-default counts as "not passed").
+upstream connects (fcc.launch); whatever the user sets wins, even when it is
+mitmproxy's own default (`--mode regular`).
 
 Why this is more than `ctx.options.update` in `configure`: mitmproxy loads `-s`
 scripts from a task that first yields one event-loop turn. Up to Python 3.11 that
@@ -21,84 +21,23 @@ is impossible fcc refuses to start, with one line naming the flags to pass.
 
 from __future__ import annotations
 
-import argparse
 import ipaddress
 import logging
 import os
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
+
+from mitmproxy import ctx, optmanager
+from mitmproxy.proxy import mode_specs
+
+from fcc.launch import ANTHROPIC_HOST, DEFAULTS, as_flags
 
 log = logging.getLogger("fcc")
 
-ANTHROPIC_HOST = "api.anthropic.com"
-DEFAULT_MODE = f"reverse:https://{ANTHROPIC_HOST}"
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8082
 SERVER_OPTIONS = frozenset({"mode", "listen_host", "listen_port"})
 RESTARTED_ENV = "FCC_RESTARTED_WITH_DEFAULTS"  # set in the re-executed process: never exec twice
-_FLAG = {"mode": "--mode", "listen_host": "--listen-host", "listen_port": "--listen-port"}
 
 
-# Used for whichever the user left unset (command line, --set, mitmproxy's config.yaml).
-DEFAULTS: dict[str, object] = {"mode": [DEFAULT_MODE], "listen_host": DEFAULT_HOST, "listen_port": DEFAULT_PORT}
-
-
-def as_flags(changes: Mapping[str, object]) -> list[str]:
-    """Command-line flags that give mitmdump/mitmweb these option values."""
-    flags: list[str] = []
-    for name, value in changes.items():
-        if name == "mode":
-            for spec in value:  # type: ignore[attr-defined]
-                flags += ["--mode", str(spec)]
-        elif name in _FLAG:
-            flags += [_FLAG[name], str(value)]
-        else:
-            flags += ["--set", f"{name}={value}"]
-    return flags
-
-
-def launch_flags(args: Sequence[str]) -> list[str]:
-    """For `fcc run`/`fcc web`: flags for the server options the user leaves unset.
-
-    With them mitmproxy starts fcc's servers directly, on every Python, without the
-    restart described above. Unset means: not on the command line (`--mode`/`-m`,
-    `--listen-host`, `--listen-port`/`-p`, `--set name=...`) and not in mitmproxy's
-    config.yaml. The addon decides again at load time, from mitmproxy's own options.
-    """
-    parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument("-m", "--mode", action="append")
-    parser.add_argument("--listen-host")
-    parser.add_argument("-p", "--listen-port")
-    parser.add_argument("--set", action="append", default=[])
-    try:
-        known, _ = parser.parse_known_args(list(args))
-    except SystemExit:  # mitmproxy reports bad arguments better
-        return []
-    given = {name for name in ("mode", "listen_host", "listen_port") if getattr(known, name) is not None}
-    settings = dict(item.partition("=")[::2] for item in known.set)
-    given |= settings.keys()
-    confdir = os.path.expanduser(settings.get("confdir") or "~/.mitmproxy")
-    given |= _config_file_keys(confdir)
-    return as_flags({name: value for name, value in DEFAULTS.items() if name not in given})
-
-
-def _config_file_keys(confdir: str) -> set[str]:
-    import yaml
-
-    for name in ("config.yaml", "config.yml"):
-        path = os.path.join(confdir, name)
-        try:
-            with open(path, encoding="utf-8") as file:
-                data = yaml.safe_load(file)
-        except FileNotFoundError:
-            continue
-        except (OSError, yaml.YAMLError):
-            return set(DEFAULTS)  # mitmproxy will complain about it; add nothing that could contradict it
-        return set(data) if isinstance(data, dict) else set()
-    return set()
-
-
-# ------------------------------------------------------------- in mitmproxy
 def apply_defaults(updated: Iterable[str]) -> None:
     """From the addon's `configure`: fcc's defaults for the options the user left unset.
 
@@ -106,8 +45,6 @@ def apply_defaults(updated: Iterable[str]) -> None:
     target first, and a client is dropped when that target is down although fcc would
     have answered it.
     """
-    from mitmproxy import ctx
-
     options, updated = ctx.options, set(updated)
     wanted = {name: value for name, value in DEFAULTS.items() if name in updated and not _user_set(options, name)}
     if "connection_strategy" in updated and options.connection_strategy != "lazy":
@@ -122,8 +59,6 @@ def apply_defaults(updated: Iterable[str]) -> None:
 
 def _user_set(options, name: str) -> bool:
     """Whether the user gave the option a value, even mitmproxy's default (`--mode regular`)."""
-    from mitmproxy import optmanager
-
     option = getattr(options, "_options", {}).get(name)
     unset = getattr(optmanager, "unset", None)
     if option is None or unset is None:  # private API gone: fall back to "differs from the default"
@@ -132,8 +67,6 @@ def _user_set(options, name: str) -> bool:
 
 
 def _servers_set_up_before_fcc() -> bool:
-    from mitmproxy import ctx
-
     proxyserver = ctx.master.addons.get("proxyserver")
     if proxyserver is None or getattr(proxyserver, "is_running", True):
         return False  # no servers, or running: proxyserver restarts them itself on a mode change
@@ -160,8 +93,6 @@ def _restart_with(wanted: Mapping[str, object]) -> None:
 
 def listening_on() -> list[tuple[str, int]]:
     """(host, port) of every socket mitmproxy's proxy servers listen on."""
-    from mitmproxy import ctx
-
     proxyserver = ctx.master.addons.get("proxyserver")
     if proxyserver is None:
         return []
@@ -182,9 +113,6 @@ def check_running(auth_token: str | None) -> None:
 
     An error logged here ends start-up (mitmproxy's errorcheck) with that one line.
     """
-    from mitmproxy import ctx
-    from mitmproxy.proxy import mode_specs
-
     proxyserver = ctx.master.addons.get("proxyserver")
     if proxyserver is None or not ctx.options.server:
         return
@@ -203,8 +131,6 @@ def check_running(auth_token: str | None) -> None:
 
 def web_hint() -> None:
     """Under mitmweb: one line saying where the inspector is and how to get in."""
-    from mitmproxy import ctx
-
     if ctx.master.addons.get("webaddon") is None or not hasattr(ctx.options, "web_port"):
         return
     url = getattr(ctx.master, "web_url", None) or f"http://{ctx.options.web_host}:{ctx.options.web_port}/"
