@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from fcc.core.dialects.responses_request import ToolMap
+from fcc.core.dialects.responses_tools import ToolMap
 from fcc.core.dialects.responses_stream import ResponsesWriter, error_code, openai_error_body, response_from_message
 from fcc.core.errors import AnthropicError, CLIENT_MAX_RETRY_AFTER
 from fcc.core.events import Event, encode_events, error_event

@@ -8,7 +8,7 @@ tool, a namespaced function or a local shell) travels in `ToolMap`.
 
 Lenient like the Messages edge: unknown fields and item types are kept out of
 the way, never a 400; only input fcc cannot make sense of is refused, with a
-Responses-shaped error (see `responses_error_body`).
+Responses-shaped error (fcc.codex turns it into the OpenAI error body).
 
 Opaque state: a thinking signature reaches Codex as a reasoning item's
 `encrypted_content` (see responses_stream.py) and comes back here verbatim.
@@ -18,39 +18,26 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from fcc.core.dialects.responses_tools import (
+    CUSTOM_INPUT,
+    LOCAL_SHELL,
+    ToolMap,
+    translate_tool_choice,
+    translate_tools,
+)
 from fcc.core.reasoning import EFFORT_ORDER
 from fcc.core.tools import SYNTHETIC_SIGNATURE, decode_state, encode_state
 
 log = logging.getLogger("fcc")
 
-# Namespaced functions are offered upstream as `<namespace>__<name>` (chat function names
-# allow [A-Za-z0-9_-]{1,64}); Codex's default namespace `functions` keeps bare names.
-NAMESPACE_SEPARATOR = "__"
-DEFAULT_NAMESPACE = "functions"
-CUSTOM_INPUT = "input"  # the one string argument a custom (freeform) tool gets upstream
-LOCAL_SHELL = "local_shell"
 # Signatures that are not fcc's own state ride in encrypted_content wrapped as this kind.
 SIGNATURE_STATE = "signature"
 REDACTED_STATE = "redacted_thinking"
-# Hosted tools only OpenAI runs; a provider cannot execute them, so they are not offered.
-_HOSTED_TOOLS = frozenset(
-    {"web_search", "web_search_preview", "tool_search", "file_search", "image_generation", "code_interpreter",
-     "computer_use_preview", "computer_use", "mcp"}
-)
-_LOCAL_SHELL_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "command": {"type": "array", "items": {"type": "string"}, "description": "argv of the command to run"},
-        "workdir": {"type": "string"},
-        "timeout_ms": {"type": "integer"},
-    },
-    "required": ["command"],
-}
 
 
 class ResponsesRequestError(ValueError):
@@ -74,119 +61,11 @@ class ResponsesBody(BaseModel):
     previous_response_id: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class ToolInfo:
-    kind: str  # function | custom | local_shell
-    name: str  # the name the client knows
-    namespace: str | None = None
-
-
-@dataclass(slots=True)
-class ToolMap:
-    """Upstream function name -> what the client declared."""
-
-    tools: dict[str, ToolInfo] = field(default_factory=dict)
-
-    def add(self, info: ToolInfo) -> str:
-        upstream = info.name
-        if info.namespace and info.namespace != DEFAULT_NAMESPACE:
-            upstream = f"{info.namespace}{NAMESPACE_SEPARATOR}{info.name}"
-        self.tools[upstream] = info
-        return upstream
-
-    def lookup(self, upstream_name: str) -> ToolInfo:
-        info = self.tools.get(upstream_name)
-        if info is not None:
-            return info
-        namespace, sep, name = upstream_name.partition(NAMESPACE_SEPARATOR)
-        if sep and name:
-            return ToolInfo("function", name, namespace)
-        return ToolInfo("function", upstream_name)
-
-    def upstream_name(self, name: str, namespace: object = None) -> str:
-        """The upstream name of a call the client replays (`function_call.name` + `namespace`)."""
-        if isinstance(namespace, str) and namespace and namespace != DEFAULT_NAMESPACE:
-            return f"{namespace}{NAMESPACE_SEPARATOR}{name}"
-        if name in self.tools:
-            return name
-        matches = [upstream for upstream, info in self.tools.items() if info.name == name]
-        return matches[0] if len(matches) == 1 else name
-
-
 @dataclass(slots=True)
 class TranslatedResponses:
     request: dict  # the internal Anthropic-shaped request
     tool_map: ToolMap
     dropped_tools: list[str]
-
-
-# ------------------------------------------------------------------ tools ---
-
-
-def _custom_tool(tool: dict, tools: ToolMap, namespace: str | None) -> dict:
-    name = str(tool.get("name") or "")
-    description = str(tool.get("description") or "")
-    fmt = tool.get("format")
-    hint = "Freeform tool: put the raw text (not JSON) in `input`."
-    if isinstance(fmt, dict) and fmt.get("type") == "grammar" and fmt.get("definition"):
-        hint += f" The text must follow this {fmt.get('syntax') or ''} grammar:\n{fmt['definition']}"
-    upstream = tools.add(ToolInfo("custom", name, namespace))
-    return {
-        "name": upstream,
-        "description": f"{description}\n\n{hint}".strip(),
-        "input_schema": {
-            "type": "object",
-            "properties": {CUSTOM_INPUT: {"type": "string", "description": "The raw tool input."}},
-            "required": [CUSTOM_INPUT],
-        },
-    }
-
-
-def _function_tool(tool: dict, tools: ToolMap, namespace: str | None) -> dict:
-    name = str(tool.get("name") or "")
-    schema = tool.get("parameters")
-    if not isinstance(schema, dict) or not schema:
-        schema = {"type": "object", "properties": {}}
-    upstream = tools.add(ToolInfo("function", name, namespace))
-    return {"name": upstream, "description": str(tool.get("description") or ""), "input_schema": schema}
-
-
-def translate_tools(raw_tools: list, tools: ToolMap, dropped: list[str], namespace: str | None = None) -> list[dict]:
-    out: list[dict] = []
-    for tool in raw_tools:
-        if not isinstance(tool, dict):
-            continue
-        kind = tool.get("type")
-        if kind == "namespace":
-            inner = tool.get("tools")
-            if isinstance(inner, list):
-                out.extend(translate_tools(inner, tools, dropped, str(tool.get("name") or "") or None))
-        elif kind == "function" and tool.get("name"):
-            out.append(_function_tool(tool, tools, namespace))
-        elif kind == "custom" and tool.get("name"):
-            out.append(_custom_tool(tool, tools, namespace))
-        elif kind == LOCAL_SHELL:
-            tools.add(ToolInfo(LOCAL_SHELL, LOCAL_SHELL))
-            out.append({"name": LOCAL_SHELL, "description": "Run a command on the user's machine.", "input_schema": _LOCAL_SHELL_SCHEMA})
-        else:
-            dropped.append(str(kind or "?"))
-    return out
-
-
-def _tool_choice(choice: object, parallel: object, tools: ToolMap) -> dict | None:
-    result: dict | None = None
-    if choice == "auto":
-        result = {"type": "auto"}
-    elif choice == "required":
-        result = {"type": "any"}
-    elif choice == "none":
-        result = {"type": "none"}
-    elif isinstance(choice, dict) and choice.get("type") in ("function", "custom") and choice.get("name"):
-        result = {"type": "tool", "name": tools.upstream_name(str(choice["name"]), choice.get("namespace"))}
-    if parallel is False:
-        result = result or {"type": "auto"}
-        result["disable_parallel_tool_use"] = True
-    return result
 
 
 # ----------------------------------------------------------------- content ---
@@ -314,9 +193,8 @@ class _Turns:
         self.messages.append({"role": role, "content": list(blocks)})
 
 
-def translate_items(items: list, tools: ToolMap, turns: _Turns, dropped_items: list[str]) -> list[dict]:
-    """Input items -> messages; returns tools declared inside the input (`additional_tools`)."""
-    extra_tools: list[dict] = []
+def translate_items(items: list, tools: ToolMap, turns: _Turns, dropped_items: list[str]) -> None:
+    """Input items -> messages (and system text) in `turns`."""
     for item in items:
         if not isinstance(item, dict):
             continue
@@ -353,13 +231,8 @@ def translate_items(items: list, tools: ToolMap, turns: _Turns, dropped_items: l
             call_id = str(item.get("call_id") or item.get("id") or "")
             output = _tool_output(item.get("output"))
             turns.add("user", [{"type": "tool_result", "tool_use_id": call_id, "content": output}])
-        elif kind == "additional_tools":
-            raw = item.get("tools")
-            if isinstance(raw, list):
-                extra_tools.extend(raw)
-        elif kind != "item_reference":
+        elif kind not in ("additional_tools", "item_reference"):  # additional_tools: read up front
             dropped_items.append(str(kind))
-    return extra_tools
 
 
 def _drop_orphan_calls(messages: list[dict]) -> None:
@@ -436,7 +309,7 @@ def translate_responses_request(body: dict) -> TranslatedResponses:
         request["system"] = "\n\n".join(turns.system)
     if declared:
         request["tools"] = declared
-        choice = _tool_choice(body.get("tool_choice"), body.get("parallel_tool_calls"), tools)
+        choice = translate_tool_choice(body.get("tool_choice"), body.get("parallel_tool_calls"), tools)
         if choice is not None:
             request["tool_choice"] = choice
     if parsed.max_output_tokens:

@@ -18,14 +18,8 @@ import json
 import time
 import uuid
 
-from fcc.core.dialects.responses_request import (
-    CUSTOM_INPUT,
-    DEFAULT_NAMESPACE,
-    LOCAL_SHELL,
-    REDACTED_STATE,
-    ToolMap,
-    wrap_signature,
-)
+from fcc.core.dialects.responses_request import REDACTED_STATE, wrap_signature
+from fcc.core.dialects.responses_tools import CUSTOM_INPUT, DEFAULT_NAMESPACE, LOCAL_SHELL, ToolMap
 from fcc.core.errors import is_context_overflow
 from fcc.core.sse import encode_event
 from fcc.core.tools import encode_state
@@ -250,7 +244,8 @@ class ResponsesWriter:
             text = arguments.get(CUSTOM_INPUT) if isinstance(arguments, dict) else None
             if not isinstance(text, str):
                 # The model answered a freeform tool with other JSON: hand Codex what it wrote.
-                text = raw_json if not isinstance(arguments, dict) or len(arguments) != 1 else json.dumps(next(iter(arguments.values())))
+                only = next(iter(arguments.values())) if isinstance(arguments, dict) and len(arguments) == 1 else None
+                text = only if isinstance(only, str) else raw_json
             item = {"id": _item_id("ctc"), "type": "custom_tool_call", "status": "in_progress", "call_id": call_id,
                     "name": info.name, "input": ""}
             self._namespace(item, info.namespace)
@@ -327,7 +322,8 @@ def response_from_message(message: dict, tool_map: ToolMap | None = None, respon
         events.append({"type": "content_block_start", "index": index, "content_block": start})
         if block.get("type") == "tool_use":
             events.append({"type": "content_block_delta", "index": index,
-                           "delta": {"type": "input_json_delta", "partial_json": json.dumps(block.get("input") or {})}})
+                           "delta": {"type": "input_json_delta",
+                                     "partial_json": json.dumps(block.get("input") or {}, separators=(",", ":"))}})
         if block.get("type") == "thinking" and block.get("signature"):
             events.append({"type": "content_block_delta", "index": index,
                            "delta": {"type": "signature_delta", "signature": block["signature"]}})
