@@ -276,8 +276,9 @@ def translate_responses_request(body: dict) -> TranslatedResponses:
         parsed = ResponsesBody.model_validate(body)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(part) for part in first.get("loc", ())) or "body"
-        raise ResponsesRequestError(f"{where}: {first.get('msg', 'invalid')}", where) from None
+        loc = [str(part) for part in first.get("loc", ()) if part not in ("str", "list[dict[str,Any]]")]
+        where = ".".join(loc) or "body"
+        raise ResponsesRequestError(f"{where}: {first.get('msg', 'invalid')}", loc[0] if loc else None) from None
     if parsed.previous_response_id:
         raise ResponsesRequestError(
             "previous_response_id is not supported: fcc stores no responses; send the whole conversation in `input` (store: false)",
