@@ -15,7 +15,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 REQUIRED_IDS = {
     "nvidia_nim", "openrouter", "gemini", "deepseek", "deepseek_anthropic", "mistral", "codestral",
     "opencode_zen", "opencode_go", "wafer", "kimi", "cerebras", "groq", "fireworks", "zai", "zai_anthropic",
-    "minimax", "minimax_anthropic", "kimi_anthropic", "together", "openai", "anthropic",
+    "minimax", "minimax_anthropic", "kimi_anthropic", "together", "openai", "openai_responses", "anthropic",
     "vllm", "lmstudio", "llamacpp", "ollama",
 }
 LOCAL_DEFAULT_URLS = {

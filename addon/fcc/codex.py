@@ -58,7 +58,4 @@ def prepare(raw: bytes | None, headers: dict[str, str], config: Config) -> Prepa
     if session:
         client_headers["x-claude-code-session-id"] = session  # the engine's session-affinity header
     context = ResponsesContext(tool_map=translated.tool_map, body=body)
-    bearer = headers.get("authorization", "")
-    if bearer.lower().startswith("bearer ") and len(bearer) > 7:
-        context.client_authorization = bearer  # only ever used for OpenAI itself (engine.upstream)
     return PreparedResponses(translated.request, route, context, client_headers)

@@ -270,6 +270,16 @@ _PROFILES: tuple[Profile, ...] = (
         docs_url="https://platform.openai.com/docs/api-reference/chat",
     ),
     Profile(
+        id="openai_responses", display_name="OpenAI (Responses API)", transport="openai_responses",
+        base_url="https://api.openai.com/v1", api_key_env="OPENAI_API_KEY",
+        max_tokens_field="max_completion_tokens",
+        reasoning_control="reasoning_effort", reasoning_replay="drop", think_tags=False,
+        first_byte_timeout=110.0,
+        notes="`POST /responses`: Codex requests pass through as sent (model renamed, encrypted reasoning "
+              "kept); Claude Code requests are not served by this transport",
+        docs_url="https://platform.openai.com/docs/api-reference/responses",
+    ),
+    Profile(
         id="anthropic", display_name="Anthropic", transport="anthropic_messages",
         base_url="https://api.anthropic.com", api_key_env="ANTHROPIC_API_KEY", auth_style="x-api-key",
         reasoning_control="anthropic", think_tags=False, prefill="trailing_assistant",
@@ -338,6 +348,8 @@ def profile_problems(p: Profile) -> list[str]:
     # The engine appends the endpoint path; a base_url that already has it doubles it.
     if p.transport == "anthropic_messages" and p.base_url.rstrip("/").endswith(("/v1", "/v1/messages")):
         problems.append(f"{p.id}: anthropic_messages base_url must not include /v1 (the engine appends /v1/messages)")
+    if p.transport == "openai_responses" and p.base_url.endswith("/responses"):
+        problems.append(f"{p.id}: openai_responses base_url must not include /responses")
     if p.transport == "openai_chat" and p.base_url.endswith("/chat/completions"):
         problems.append(f"{p.id}: openai_chat base_url must not include /chat/completions")
     if p.local and p.api_key_env is None and p.auth_style != "none":

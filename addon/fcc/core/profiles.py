@@ -14,8 +14,9 @@ from typing import Literal
 
 from fcc.core.text_tools.dialects import setting_problems
 
-Transport = Literal["openai_chat", "anthropic_messages"]
-TRANSPORTS: frozenset[str] = frozenset({"openai_chat", "anthropic_messages"})
+# openai_responses: OpenAI's Responses API (`POST /responses`), served natively to Responses clients (Codex).
+Transport = Literal["openai_chat", "anthropic_messages", "openai_responses"]
+TRANSPORTS: frozenset[str] = frozenset({"openai_chat", "anthropic_messages", "openai_responses"})
 
 # How past assistant thinking is sent back to the provider.
 #   drop               not sent at all (strict validators reject any reasoning field)

@@ -30,9 +30,10 @@ from fcc.core.events import (
 )
 from fcc.core.errors import AnthropicError, make_error, map_upstream_error, parse_retry_after, redact
 from fcc.core.dialects.openai_chat_stream import OpenAIChatReader
+from fcc.core.dialects.openai_responses_stream import OpenAIResponsesReader
 from fcc.router import Route
 from fcc.engine.sidecar import ResponseWriter
-from fcc.engine.upstream import build_request, client_for, masked_headers
+from fcc.engine.upstream import UnsupportedRequest, build_request, client_for, masked_headers
 
 log = logging.getLogger("fcc")
 
@@ -240,7 +241,11 @@ class Exchange:
     async def _send(self, target: Target, gate: admission.ProviderGate, slot: admission.Slot, time_left: float) -> None:
         plan = self.plan
         profile = target.profile
-        request, _body, secrets = build_request(target, plan.request, plan.route.reasoning, plan.client_headers)
+        try:
+            request, _body, secrets = build_request(target, plan.request, plan.route.reasoning, plan.client_headers,
+                                                    responses_body=plan.responses.body if plan.responses else None)
+        except UnsupportedRequest as exc:
+            raise _Failure(make_error(400, f"fcc: {exc}"), retryable=False) from None
         attempt = Attempt(target.slug, str(request.url), masked_headers(request.headers), request.content)
         plan.attempts.append(attempt)
         client = client_for(target)
@@ -290,6 +295,10 @@ class Exchange:
 
     def _reader(self, target: Target) -> OpenAIChatReader | AnthropicSSEReader:
         plan = self.plan
+        if target.profile.transport == "openai_responses":
+            responses = OpenAIResponsesReader(plan.route.client_model, plan.message_id, plan.input_estimate)
+            responses.started = True  # message_start is fcc's own (sent early or at commit)
+            return responses  # type: ignore[return-value]
         if target.profile.transport == "anthropic_messages":
             reader: OpenAIChatReader | AnthropicSSEReader = AnthropicSSEReader(plan.route.client_model, plan.input_estimate)
             reader.started = True  # message_start is fcc's own (sent early or at commit)

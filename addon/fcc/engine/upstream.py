@@ -12,6 +12,7 @@ import httpx
 from fcc.config import Target
 from fcc.core.dialects.anthropic_native import translate_native_request
 from fcc.core.dialects.openai_chat_request import translate_request
+from fcc.core.dialects.openai_responses_stream import passthrough_body
 from fcc.core.tools import ToolIdCodec
 
 ANTHROPIC_VERSION = "2023-06-01"
@@ -54,6 +55,10 @@ async def close_clients() -> None:
     _CLIENTS.clear()
 
 
+class UnsupportedRequest(ValueError):
+    """A request this target cannot take at all (the message says why)."""
+
+
 def is_genuine_anthropic(target: Target) -> bool:
     return target.profile.transport == "anthropic_messages" and "api.anthropic.com" in target.profile.base_url
 
@@ -64,6 +69,7 @@ def build_request(
     reasoning: str,
     client_headers: dict[str, str],
     environ: dict[str, str] | None = None,
+    responses_body: dict | None = None,
 ) -> tuple[httpx.Request, dict, list[str]]:
     """(httpx request, the JSON body sent, secrets used) for one attempt at one target."""
     profile = target.profile
@@ -93,6 +99,11 @@ def build_request(
                     if client_headers.get(name):
                         headers[name] = client_headers[name]
                         secrets.append(client_headers[name])
+    elif profile.transport == "openai_responses":
+        if responses_body is None:
+            raise UnsupportedRequest(f"{target.slug} speaks the Responses API, which serves Codex requests only")
+        body = passthrough_body(responses_body, target.model)  # the client's own dialect: sent as it came
+        url = f"{profile.base_url}/responses"
     else:
         codec = ToolIdCodec(profile.tool_id_format)
         body = translate_request(request, profile, target.model, reasoning=reasoning, codec=codec)

@@ -56,8 +56,6 @@ class ResponsesContext:
 
     tool_map: ToolMap = field(default_factory=ToolMap)
     body: dict = field(default_factory=dict)  # the client's own body, for OpenAI-Responses upstreams
-    # The client's own `authorization` (its OpenAI key, if any): only ever sent to OpenAI itself.
-    client_authorization: str | None = field(default=None, repr=False)
 
 
 class ResponsesClientWriter:
