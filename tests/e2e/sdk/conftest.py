@@ -34,6 +34,7 @@ OPENAI_STYLE = {
     "mistral": "/v1",
     "ollama": "/v1",
     "openai": "/v1",
+    "openai_responses": "/v1",  # OpenAI's Responses API (Codex passthrough)
     "gemini": "/v1beta/openai",  # Gemini's OpenAI-compatible endpoint
     "llamacpp": "/v1",  # llama-server, keyless
 }
@@ -46,7 +47,7 @@ FAILING_DEFAULTS: dict[str, Response] = {
     "fbprimary": openai_error(429, "Rate limit reached for requests", error_type="requests", code="rate_limit_exceeded", retry_after=1),
     "fbsecondary": openai_text_stream("Answer from the fallback."),
 }
-BUILT_IN_URL_ENV = ("vllm", "deepseek", "openrouter", "mistral", "ollama", "openai", "gemini", "llamacpp")
+BUILT_IN_URL_ENV = ("vllm", "deepseek", "openrouter", "mistral", "ollama", "openai", "openai_responses", "gemini", "llamacpp")
 GEMINI_KEY = "e2e-gemini-key-5772"  # GEMINI_API_KEY, for the gemini/ captures
 
 

@@ -13,7 +13,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.sdk.support import CLIENT_BEARER, UNROUTED, Fcc, assert_credentials_not_forwarded
+from tests.e2e.sdk.support import CAPTURE_KEYS, CLIENT_BEARER, UNROUTED, Fcc, assert_credentials_not_forwarded
+from tests.protocol.test_responses_passthrough import SAMPLE, essentials, original_final
+from tests.support.upstream_responses import Stream
+from tests.support.wire_samples import load_samples
 from tests.protocol.test_responses_stream import decode
 from tests.support.upstream_responses import anthropic_text_stream, openai_text_stream, openai_tool_call_stream
 
@@ -125,3 +128,19 @@ def test_credentials_never_reach_the_reverse_target_on_foreign_paths(fcc: Fcc) -
     assert messages.status_code == 200
     [forwarded] = passthrough.since(mark)
     assert forwarded.header("authorization") == f"Bearer {CLIENT_BEARER}"
+
+
+def test_openai_responses_passthrough_serves_the_real_stream(fcc: Fcc) -> None:
+    upstream = fcc.upstreams["openai_responses"]
+    mark = len(upstream.requests)
+    [sample] = [s for s in load_samples() if s.file == SAMPLE]
+    upstream.script(Stream([sample.body[i:i + 500] for i in range(0, len(sample.body), 500)]))
+    tools = [{"type": "function", "name": "weather", "parameters": {"type": "object", "properties": {"location": {"type": "string"}}}}]
+    body = responses_body("openai_responses/gpt-5", tools=tools, include=["reasoning.encrypted_content"], reasoning={"effort": "high"})
+    events = decode([post(fcc, "/v1/responses", body).content])
+    assert events[-1]["type"] == "response.completed"
+    assert essentials(events[-1]["response"]) == essentials(original_final(sample.body))
+    [sent] = upstream.since(mark)
+    assert sent.path == "/v1/responses"
+    assert sent.json_body == {**body, "model": "gpt-5"}  # Codex's own request, as it came
+    assert_credentials_not_forwarded(sent, CAPTURE_KEYS["OPENAI_API_KEY"])
