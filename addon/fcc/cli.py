@@ -1,4 +1,4 @@
-"""The `fcc` console script: run the proxy, launch Claude Code wired to it, check providers."""
+"""The `fcc` console script: run the proxy, launch Claude Code or Codex wired to it, check providers."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ commands:
   web [mitmweb options]     the same with mitmproxy's web inspector; open the address it prints
                             (mitmweb >= 11.1 adds a ?token=; --set web_password=... fixes one)
   claude [claude options]   run Claude Code against a running fcc (FCC_URL, default http://127.0.0.1:8082)
+  codex [codex options]     run the Codex CLI against a running fcc (same FCC_URL; e.g. fcc codex exec "...")
   doctor [--check]          list providers, whether their keys are set; --check contacts them
 """
 
@@ -50,6 +51,30 @@ def claude_environment(base_url: str, environ: dict[str, str]) -> dict[str, str]
     return env
 
 
+# Codex reads the key of a custom provider from this variable and sends it as a bearer token.
+CODEX_KEY_VARIABLE = "FCC_CODEX_KEY"
+
+
+def codex_invocation(base_url: str, args: list[str], environ: dict[str, str]) -> tuple[list[str], dict[str, str]]:
+    """(arguments, environment) for the Codex CLI: a provider `fcc` on fcc's /v1/responses, set with
+    `-c` overrides so the user's own CODEX_HOME (sessions, settings) stays as it is; no OpenAI
+    login (custom providers need none), no analytics, no plugin or app sync, no update check."""
+    provider = f'{{name="fcc", base_url="{base_url.rstrip("/")}/v1", wire_api="responses", env_key="{CODEX_KEY_VARIABLE}"}}'
+    overrides = [
+        "-c", "model_provider=fcc",
+        "-c", f"model_providers.fcc={provider}",
+        "-c", "analytics.enabled=false",
+        "-c", "features.plugins=false",
+        "-c", "features.remote_plugin=false",
+        "-c", "features.apps=false",
+        "-c", "check_for_update_on_startup=false",
+    ]
+    env = dict(environ)
+    env[CODEX_KEY_VARIABLE] = environ.get("FCC_AUTH_TOKEN") or "fcc"
+    env.pop("OPENAI_BASE_URL", None)  # would point Codex's own OpenAI provider elsewhere; fcc is the provider now
+    return [*overrides, *args], env
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     command, rest = (args[0], args[1:]) if args else ("", [])
@@ -67,6 +92,13 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         env = claude_environment(os.environ.get("FCC_URL", DEFAULT_URL), dict(os.environ))
         os.execve(claude, [claude, *rest], env)
+    if command == "codex":
+        codex = os.environ.get("FCC_CODEX_BIN") or shutil.which("codex")
+        if not codex:
+            print("fcc: the Codex CLI not found (npm install -g @openai/codex)", file=sys.stderr)
+            return 2
+        codex_args, env = codex_invocation(os.environ.get("FCC_URL", DEFAULT_URL), rest, dict(os.environ))
+        os.execve(codex, [codex, *codex_args], env)
     helping = command in ("-h", "--help", "help")
     print(USAGE, end="", file=sys.stdout if helping else sys.stderr)
     return 0 if helping else 2

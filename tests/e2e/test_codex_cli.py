@@ -339,3 +339,33 @@ def test_codex_through_an_anthropic_native_provider(codex_bin: str, mitmdump_fac
             assert upstream.errors == []
         finally:
             _dump(rig)
+
+
+def test_fcc_codex_launches_codex_wired_to_fcc(chat_rig: Rig, codex_bin: str, tmp_path: Path) -> None:
+    """`fcc codex exec ...` with an empty CODEX_HOME: the -c overrides alone reach fcc, no login."""
+    import sys
+
+    token = f"fcctok{secrets.token_hex(6)}"
+    marker = f"FCCDONE{secrets.token_hex(5)}"
+    call_id = f"call_{secrets.token_hex(10)}"
+    chat_rig.upstream.script(
+        openai_tool_call_stream("exec_command", {"cmd": f"echo {token}"}, id=call_id, model=UPSTREAM_MODEL),
+        openai_text_stream(f"Printed it. {marker}", model=UPSTREAM_MODEL),
+    )
+    home = tmp_path / "fcc-codex-home"
+    (home / ".codex").mkdir(parents=True)
+    project = tmp_path / "fcc-codex-project"
+    project.mkdir()
+    env = {name: os.environ[name] for name in ("PATH", "LANG", "TMPDIR") if name in os.environ}
+    env.update(HOME=str(home), CODEX_HOME=str(home / ".codex"), TERM="dumb", FCC_URL=chat_rig.proxy.base_url,
+               FCC_CODEX_BIN=codex_bin, PYTHONPATH=str(REPO_ROOT / "addon"), NO_PROXY="127.0.0.1")
+    out_file = tmp_path / "fcc-codex-last.txt"
+    done = subprocess.run(
+        [sys.executable, "-m", "fcc.cli", "codex", "exec", "--skip-git-repo-check", "--json", "-o", str(out_file),
+         "--dangerously-bypass-approvals-and-sandbox", "-m", "gpt-5.5", "run the command"],
+        cwd=project, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=CODEX_TIMEOUT_SECONDS)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert marker in out_file.read_text()
+    _, result = chat_tool_result(chat_rig.upstream, call_id)
+    assert token in _text(result["content"])
+    assert chat_rig.upstream.requests[0].header("authorization") is None  # vllm is keyless; the Codex key stays home
