@@ -7,6 +7,9 @@
                        fcc's own stream reader, plus the provider's finish reason.
 - "Anthropic request": system, messages (one line per block, long text cut),
                        tools collapsed to their names.
+- "Responses SSE":     what an OpenAI Responses stream (fcc's answer to Codex, or
+                       OpenAI's own) adds up to: status, usage, each output item.
+- "Responses request": a Codex request: settings, one line per input item, tools.
 
 Decoding reuses the sans-IO core (SSEDecoder, OpenAIChatReader,
 MessageAccumulator). The renderers are plain functions returning lines; thin
@@ -23,33 +26,16 @@ from collections.abc import Iterable
 from mitmproxy import contentviews, http
 
 from fcc.core.events import MessageAccumulator
+from fcc.mitm.views_common import Line, cut as _cut, loads_or_none as _json, raw_lines as _raw_lines, sse_events as _events
+from fcc.mitm.views_responses import (
+    render_responses_request,
+    render_responses_sse,
+    responses_request_priority,
+    responses_sse_priority,
+)
 from fcc.core.dialects.openai_chat_stream import OpenAIChatReader
-from fcc.core.sse import SSEDecoder
 
 log = logging.getLogger("fcc")
-
-TEXT_LIMIT = 240  # characters of one block shown by the request view
-RAW_EVENT_LIMIT = 5000  # raw SSE events listed below the summary
-Line = tuple[str, str]  # (style, text); styles: header, text, error
-
-
-# ------------------------------------------------------------------ helpers
-def _cut(text: str, limit: int = TEXT_LIMIT) -> str:
-    flat = " ".join(str(text).split())
-    return flat if len(flat) <= limit else f"{flat[:limit]}... ({len(flat)} chars)"
-
-
-def _events(data: bytes) -> list[tuple[str | None, str]]:
-    decoder = SSEDecoder()
-    found = decoder.feed(data) + decoder.finish()
-    return [(e.event, e.data) for e in found]
-
-
-def _json(text: str) -> object:
-    try:
-        return json.loads(text)
-    except ValueError:
-        return None
 
 
 def _usage_line(usage: dict | None) -> str:
@@ -92,17 +78,6 @@ def _block_lines(index: int, block: dict) -> list[Line]:
     else:
         head, body = f"[{index}] {kind}", json.dumps(block, ensure_ascii=False)
     return [("header", head), *(("text", "    " + line) for line in str(body).splitlines() or [""])]
-
-
-def _raw_lines(events: list[tuple[str | None, str]]) -> list[Line]:
-    lines: list[Line] = [("header", f"--- {len(events)} raw events ---")]
-    for name, data in events[:RAW_EVENT_LIMIT]:
-        if name:
-            lines.append(("header", f"event: {name}"))
-        lines.append(("text", f"data: {data}"))
-    if len(events) > RAW_EVENT_LIMIT:
-        lines.append(("text", f"... {len(events) - RAW_EVENT_LIMIT} more"))
-    return lines
 
 
 # ---------------------------------------------------------------- renderers
@@ -212,6 +187,18 @@ def openai_sse_priority(data: bytes, content_type: str | None) -> float:
     return 2.0 if _is_sse(data, content_type) and b'"choices"' in head and b"message_start" not in head else 0.0
 
 
+def responses_sse_priority(data: bytes, content_type: str | None) -> float:
+    head = data[:8192]
+    return 2.0 if _is_sse(data, content_type) and b'"type":"response.' in head.replace(b'": "', b'":"') else 0.0
+
+
+def responses_request_priority(data: bytes, content_type: str | None, flow, http_message) -> float:
+    if not isinstance(http_message, http.Request) or not data.lstrip().startswith(b"{"):
+        return 0.0
+    path = str((getattr(flow, "metadata", None) or {}).get("fcc_original_url") or http_message.path)
+    return 2.0 if path.split("?", 1)[0].endswith("/responses") else 0.0
+
+
 def anthropic_request_priority(data: bytes, content_type: str | None, flow, http_message) -> float:
     if not isinstance(http_message, http.Request) or not data.lstrip().startswith(b"{"):
         return 0.0
@@ -226,6 +213,8 @@ RENDERERS = {
     "Anthropic SSE": (render_anthropic_sse, lambda d, ct, f, m: anthropic_sse_priority(d, ct)),
     "OpenAI chat SSE": (render_openai_sse, lambda d, ct, f, m: openai_sse_priority(d, ct)),
     "Anthropic request": (render_anthropic_request, anthropic_request_priority),
+    "Responses SSE": (render_responses_sse, lambda d, ct, f, m: responses_sse_priority(d, ct)),
+    "Responses request": (render_responses_request, responses_request_priority),
 }
 
 
