@@ -7,12 +7,13 @@ key, so mitmdump can exit with it instead of serving something unexpected.
 from __future__ import annotations
 
 import os
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from fcc.claude_code import CLASSES, FEATURES
 from fcc.core.catalog import CATALOG
@@ -32,17 +33,21 @@ class ConfigError(ValueError):
     """One clear line: what is wrong and where."""
 
 
-class ProviderEntry(BaseModel):
-    """A routes.yaml provider: overrides of a built-in profile, or a custom provider."""
+# Profile fields that say which server, which credentials and which provider-wide limits: a route may not
+# change them. Another server is another provider (`providers: {mine: {like: ...}}`), and one provider's
+# request window and concurrency cap are shared by every route to it (the admission gate is per provider).
+PROVIDER_ONLY: frozenset[str] = frozenset({
+    "id", "transport", "base_url", "api_key_env", "auth_style", "local", "display_name", "notes", "docs_url",
+    "requests_per_minute", "max_concurrency",
+})  # fmt: skip
+ROUTE_FIELDS: frozenset[str] = PROFILE_FIELDS - PROVIDER_ONLY
+_PROFILE_TYPES = typing.get_type_hints(Profile)
+
+
+class Overrides(BaseModel):
+    """Profile fields a routes.yaml entry changes: the common ones by name, any other under `quirks`."""
 
     model_config = ConfigDict(extra="forbid")
-    like: str | None = None  # built-in profile a custom provider inherits its quirks from
-    transport: str | None = None
-    base_url: str | None = None
-    api_key_env: str | None = None
-    auth_style: str | None = None
-    requests_per_minute: int | None = Field(default=None, ge=1)
-    max_concurrency: int | None = Field(default=None, ge=1)
     first_byte_timeout: float | None = Field(default=None, gt=0)
     idle_timeout: float | None = Field(default=None, gt=0)
     connect_timeout: float | None = Field(default=None, gt=0)
@@ -50,14 +55,45 @@ class ProviderEntry(BaseModel):
     quirks: dict[str, Any] = Field(default_factory=dict)  # any other Profile field
 
 
-class RouteEntry(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ProviderEntry(Overrides):
+    """A routes.yaml provider: overrides of a built-in profile, or a custom provider."""
+
+    like: str | None = None  # built-in profile a custom provider inherits its quirks from
+    transport: str | None = None
+    base_url: str | None = None
+    api_key_env: str | None = None
+    auth_style: str | None = None
+    requests_per_minute: int | None = Field(default=None, ge=1)
+    max_concurrency: int | None = Field(default=None, ge=1)
+
+
+def _slugs_are_entries(value: object) -> object:
+    """`[a/b, {model: c/d, ...}]`: a bare slug is read as {model: slug}, so that a bad mapping's error names
+    its own key (a `str | Entry` union reported the str branch first)."""
+    if isinstance(value, list):
+        return [{"model": item} if isinstance(item, str) else item for item in value]
+    return value
+
+
+class TargetEntry(Overrides):
+    """One provider/model to try, with quirk overrides for this route only (e.g. a model's own output cap)."""
+
     model: str
+
+    def has_overrides(self) -> bool:
+        return bool(self.quirks) or any(
+            getattr(self, name) is not None for name in Overrides.model_fields if name != "quirks"
+        )
+
+
+class RouteEntry(TargetEntry):
     reasoning: str | None = None
-    fallbacks: list[str] = Field(default_factory=list)
+    fallbacks: list[TargetEntry] = Field(default_factory=list)
     # Only for classes.long_context: requests estimated above this many tokens take it
     # (default: the context window of the route they would otherwise take).
     over_tokens: int | None = Field(default=None, ge=1)
+
+    _fallback_slugs = field_validator("fallbacks", mode="before")(_slugs_are_entries)
 
     @field_validator("reasoning")
     @classmethod
@@ -75,9 +111,11 @@ class RoutesFile(BaseModel):
     models: dict[str, RouteEntry] = Field(default_factory=dict)
     # Request classes (claude_code.CLASSES) and features (images, long_context) with their own route.
     classes: dict[str, RouteEntry] = Field(default_factory=dict)
-    fallbacks: list[str] = Field(default_factory=list)
+    fallbacks: list[TargetEntry] = Field(default_factory=list)
     reasoning: str = "client"
     auth_token_env: str | None = None
+
+    _fallback_slugs = field_validator("fallbacks", mode="before")(_slugs_are_entries)
 
     @field_validator("models", "classes", mode="before")
     @classmethod
@@ -116,7 +154,8 @@ class RoutesFile(BaseModel):
 
 @dataclass(frozen=True)
 class Target:
-    """One upstream to try: a provider profile and the model name it knows."""
+    """One upstream to try: the profile in effect for it (the provider's, with the route's own
+    overrides applied) and the model name the provider knows."""
 
     profile: Profile
     model: str
@@ -216,23 +255,7 @@ def _build_provider(pid: str, entry: ProviderEntry | None, environ: dict[str, st
             )
     if base is None:
         raise ConfigError(f"unknown provider {pid!r} (known: {', '.join(CATALOG)})")
-    changes: dict[str, Any] = {}
-    if entry is not None:
-        for name in ("transport", "base_url", "api_key_env", "auth_style", "requests_per_minute",
-                     "max_concurrency", "first_byte_timeout", "idle_timeout", "connect_timeout", "max_tokens_cap"):
-            value = getattr(entry, name)
-            if value is not None:
-                changes[name] = value.rstrip("/") if name == "base_url" else value
-        for name, value in entry.quirks.items():
-            if name not in PROFILE_FIELDS or name == "id":
-                raise ConfigError(f"providers.{pid}.quirks.{name}: not a profile field")
-            if name == "extra_body" and isinstance(value, dict):
-                value = tuple(value.items())  # YAML's natural `{tool_stream: true}`
-            elif name == "extra_body" and isinstance(value, list):
-                value = tuple(tuple(pair) for pair in value)
-            elif isinstance(value, list):
-                value = frozenset(value) if name in ("rejects", "schema_strip") else tuple(value)
-            changes[name] = value
+    changes = _changes(entry, f"providers.{pid}", PROFILE_FIELDS - {"id"}) if entry is not None else {}
     env_url = environ.get(env_base_url_name(pid))
     if env_url:
         changes["base_url"] = env_url.rstrip("/")
@@ -243,12 +266,35 @@ def _build_provider(pid: str, entry: ProviderEntry | None, environ: dict[str, st
     return profile
 
 
+def _changes(entry: Overrides, where: str, allowed: frozenset[str]) -> dict[str, Any]:
+    """The profile fields an entry sets, checked against the Profile's own field types."""
+    changes: dict[str, Any] = {}
+    for name in type(entry).model_fields:
+        value = getattr(entry, name)
+        if name in PROFILE_FIELDS and value is not None:
+            changes[name] = value.rstrip("/") if name == "base_url" else value
+    for name, value in entry.quirks.items():
+        if name not in PROFILE_FIELDS:
+            raise ConfigError(f"{where}.quirks.{name}: not a profile field")
+        if name not in allowed:
+            raise ConfigError(f"{where}.quirks.{name}: a provider's own setting, not a route's; set it under providers:")
+        if name == "extra_body" and isinstance(value, dict):
+            value = list(value.items())  # YAML's natural `{tool_stream: true}`
+        try:
+            changes[name] = TypeAdapter(_PROFILE_TYPES[name]).validate_python(value)
+        except ValidationError as exc:
+            raise ConfigError(f"{where}.quirks.{name}: {exc.errors()[0]['msg']} (got {value!r})") from None
+    return changes
+
+
 def builtin_provider(pid: str, environ: dict[str, str]) -> Profile:
     """A built-in provider as the environment configures it (`<ID>_BASE_URL` applied)."""
     return _build_provider(pid, None, environ)
 
 
-def _target(slug: str, key: str, providers: dict[str, Profile], environ: dict[str, str]) -> Target:
+def _target(
+    slug: str, key: str, providers: dict[str, Profile], environ: dict[str, str], entry: TargetEntry | None = None
+) -> Target:
     pid, sep, model = slug.partition("/")
     if not sep or not model:
         raise ConfigError(f"{key}: {slug!r} is not a provider/model slug (e.g. ollama/qwen3-coder:30b)")
@@ -257,7 +303,13 @@ def _target(slug: str, key: str, providers: dict[str, Profile], environ: dict[st
             providers[pid] = _build_provider(pid, None, environ)
         except ConfigError as exc:
             raise ConfigError(f"{key}: {exc}") from None
-    return Target(providers[pid], model)
+    profile = providers[pid]
+    if entry is not None and entry.has_overrides():
+        profile = profile.replace(**_changes(entry, key, ROUTE_FIELDS))
+        problems = validate_profile(profile)
+        if problems:
+            raise ConfigError(f"{key}: {problems[0]}")
+    return Target(profile, model)
 
 
 def _class_routes(routes: RoutesFile, providers: dict[str, Profile], env: dict[str, str]) -> dict[str, TierRoute]:
@@ -267,14 +319,32 @@ def _class_routes(routes: RoutesFile, providers: dict[str, Profile], env: dict[s
         var = f"MODEL_{name.upper()}"
         if env.get(var):
             existing = entries.get(name)
-            entry = existing[0].model_copy(update={"model": env[var]}) if existing else RouteEntry(model=env[var])
-            entries[name] = (entry, var)
+            entries[name] = (_replaced_model(existing[0] if existing else None, env[var]), var)
     out: dict[str, TierRoute] = {}
     for name, (entry, where) in entries.items():
-        target = _target(entry.model, where, providers, env)
-        fallbacks = tuple(_target(slug, f"classes.{name}.fallbacks", providers, env) for slug in entry.fallbacks)
+        target = _target(entry.model, where, providers, env, entry)
+        fallbacks = _fallback_targets(entry, f"classes.{name}", providers, env)
         out[name] = TierRoute(name, target, entry.reasoning or "", fallbacks, entry.over_tokens)
     return out
+
+
+def _replaced_model(existing: RouteEntry | None, model: str) -> RouteEntry:
+    """A route whose model an environment variable replaces: it keeps its reasoning, fallbacks and
+    threshold, not the quirk overrides written for the model it replaced."""
+    if existing is None:
+        return RouteEntry(model=model)
+    if existing.model == model:
+        return existing
+    return RouteEntry(model=model, reasoning=existing.reasoning, fallbacks=existing.fallbacks,
+                      over_tokens=existing.over_tokens)
+
+
+def _fallback_targets(
+    entry: RouteEntry, where: str, providers: dict[str, Profile], env: dict[str, str]
+) -> tuple[Target, ...]:
+    return tuple(
+        _target(fb.model, f"{where}.fallbacks.{i}", providers, env, fb) for i, fb in enumerate(entry.fallbacks)
+    )
 
 
 def load_config(option: str = "", environ: dict[str, str] | None = None) -> Config:
@@ -283,35 +353,30 @@ def load_config(option: str = "", environ: dict[str, str] | None = None) -> Conf
     routes = _read_file(path) if path is not None else RoutesFile()
     providers = {pid: _build_provider(pid, entry, env) for pid, entry in routes.providers.items()}
 
-    models: dict[str, str | RouteEntry] = dict(routes.models)
+    models: dict[str, RouteEntry] = dict(routes.models)
     where = {tier: f"models.{tier}" for tier in models}  # what an error names: the key or the variable
     for tier, var in (("default", "MODEL"), ("opus", "MODEL_OPUS"), ("sonnet", "MODEL_SONNET"), ("haiku", "MODEL_HAIKU"),
                      (CODEX_TIER, "MODEL_CODEX")):
         if env.get(var):
             where[tier] = var
-            existing = models.get(tier)
-            if isinstance(existing, RouteEntry):
-                models[tier] = existing.model_copy(update={"model": env[var]})
-            else:
-                models[tier] = env[var]
+            models[tier] = _replaced_model(models.get(tier), env[var])
     global_fallbacks = list(routes.fallbacks)
-    fallbacks_where = "fallbacks"
+    fallbacks_where = [f"fallbacks.{i}" for i in range(len(global_fallbacks))]
     if env.get("MODEL_FALLBACKS"):
-        fallbacks_where = "MODEL_FALLBACKS"
-        global_fallbacks = [s.strip() for s in env["MODEL_FALLBACKS"].split(",") if s.strip()]
+        global_fallbacks = [TargetEntry(model=s.strip()) for s in env["MODEL_FALLBACKS"].split(",") if s.strip()]
+        fallbacks_where = ["MODEL_FALLBACKS"] * len(global_fallbacks)
     reasoning = env.get("FCC_REASONING") or routes.reasoning
     if reasoning not in POLICIES:
         raise ConfigError(f"FCC_REASONING: {reasoning!r} is not one of {sorted(POLICIES)}")
 
     tiers: dict[str, TierRoute] = {}
-    for tier, entry in models.items():
-        route = entry if isinstance(entry, RouteEntry) else RouteEntry(model=entry)
-        target = _target(route.model, where[tier], providers, env)
-        fallbacks = tuple(
-            _target(slug, f"models.{tier}.fallbacks", providers, env) for slug in route.fallbacks
-        )
+    for tier, route in models.items():
+        target = _target(route.model, where[tier], providers, env, route)
+        fallbacks = _fallback_targets(route, f"models.{tier}", providers, env)
         tiers[tier] = TierRoute(tier, target, route.reasoning or reasoning, fallbacks)
-    fallbacks = tuple(_target(slug, fallbacks_where, providers, env) for slug in global_fallbacks)
+    fallbacks = tuple(
+        _target(fb.model, key, providers, env, fb) for fb, key in zip(global_fallbacks, fallbacks_where, strict=True)
+    )
     classes = _class_routes(routes, providers, env)
 
     routed = {route.target.profile.id for route in (*tiers.values(), *classes.values())}

@@ -77,7 +77,9 @@ def fcc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fcc]:
                 "fbsecondary": {"like": "vllm", "base_url": url("fbsecondary")},
             },
             "models": {
-                "haiku": {"model": "fbprimary/primary-model", "fallbacks": ["fbsecondary/backup-model"]},
+                # Quirks per route: each target of this tier caps max_tokens its own way.
+                "haiku": {"model": "fbprimary/primary-model", "max_tokens_cap": 200,
+                          "fallbacks": [{"model": "fbsecondary/backup-model", "max_tokens_cap": 100}]},
             },
         }
         config = workdir / "routes.yaml"

@@ -6,7 +6,7 @@ Provider layout of the shared process (see conftest.py):
 
     claude-sonnet-*  -> vllm/test-model          (built-in vllm, VLLM_BASE_URL)
     claude-opus-*    -> native/native-model      (custom anthropic_messages, keyless)
-    claude-haiku-*   -> fbprimary/primary-model, fallback fbsecondary/backup-model
+    claude-haiku-*   -> fbprimary/primary-model, fallback fbsecondary/backup-model (route caps 200 / 100)
     keyed/<m>        -> custom openai_chat with api_key_env FAKE_KEY
     rl/, flaky/, slow/, dead/   failure providers (429, 500, hang, refused port)
     deepseek/, openrouter/, mistral/, ollama/, openai/   built-ins, *_BASE_URL + keys

@@ -106,8 +106,23 @@ def test_rate_limited_primary_falls_back_and_the_answer_comes_from_the_fallback(
     assert 1 <= len(primary_requests) <= 2
     assert {r.json_body["model"] for r in primary_requests} == {"primary-model"}
     assert fallback_request.json_body["model"] == "backup-model"
+    # Quirks per route: the client asked for 256; each target got its own route's cap.
+    assert {r.json_body["max_tokens"] for r in primary_requests} == {200}
+    assert fallback_request.json_body["max_tokens"] == 100
     assert time.monotonic() - started < 8.0
     assert_still_serves(fcc)
+
+
+def test_a_route_cap_stays_with_its_route(fcc: Fcc) -> None:
+    """The same provider/model asked for directly keeps its provider's profile: no cap of 100."""
+    fallback = fcc.upstreams["fbsecondary"]
+    mark = len(fallback.requests)
+
+    result = fcc.client().stream(model="fbsecondary/backup-model")
+
+    assert text_of(result.ok()) == "Answer from the fallback."
+    [request] = fallback.since(mark)
+    assert request.json_body["max_tokens"] == 256
 
 
 # ------------------------------------------------------------- final errors ---
