@@ -52,10 +52,6 @@ def new_response_id() -> str:
     return "resp_" + uuid.uuid4().hex[:24]
 
 
-def _item_id(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex[:24]}"
-
-
 def responses_usage(usage: dict) -> dict:
     """Anthropic usage -> Responses usage (OpenAI counts cached tokens inside input_tokens)."""
     cached = int(usage.get("cache_read_input_tokens") or 0)
@@ -109,6 +105,10 @@ class ResponsesWriter:
     def _output_index(self) -> int:
         return len(self.response["output"])
 
+    def _item_id(self, prefix: str) -> str:
+        """Unique (the response id is) and the same on replay (recordings keep the response id)."""
+        return f"{prefix}_{self.response['id'].removeprefix('resp_')}{self._output_index():03d}"
+
     # ----------------------------------------------------------- events
     def feed(self, events: list[Event]) -> list[bytes]:
         out: list[bytes] = []
@@ -151,7 +151,7 @@ class ResponsesWriter:
         kind = block.get("type")
         index = self._output_index()
         if kind == "text":
-            item = {"id": _item_id("msg"), "type": "message", "status": "in_progress", "role": "assistant", "content": []}
+            item = {"id": self._item_id("msg"), "type": "message", "status": "in_progress", "role": "assistant", "content": []}
             self._emit(out, "response.output_item.added", output_index=index, item=dict(item))
             part = {"type": "output_text", "annotations": [], "logprobs": [], "text": ""}
             self._emit(out, "response.content_part.added", item_id=item["id"], output_index=index, content_index=0, part=part)
@@ -160,19 +160,19 @@ class ResponsesWriter:
             if block.get("text"):
                 self._delta({"type": "text_delta", "text": block["text"]}, out)
         elif kind == "thinking":
-            item = {"id": _item_id("rs"), "type": "reasoning", "summary": []}
+            item = {"id": self._item_id("rs"), "type": "reasoning", "summary": []}
             self._emit(out, "response.output_item.added", output_index=index, item=dict(item))
             self._open, self._open_kind = item, "thinking"
             self._signature = str(block.get("signature") or "")
             if block.get("thinking"):
                 self._delta({"type": "thinking_delta", "thinking": block["thinking"]}, out)
         elif kind == "redacted_thinking":
-            item = {"id": _item_id("rs"), "type": "reasoning", "summary": [],
+            item = {"id": self._item_id("rs"), "type": "reasoning", "summary": [],
                     "encrypted_content": encode_state(REDACTED_STATE, str(block.get("data") or ""))}
             self._emit(out, "response.output_item.added", output_index=index, item=dict(item))
             self._finish_item(item, out)
         elif kind == "tool_use":
-            self._open = {"id": str(block.get("id") or _item_id("call")), "name": str(block.get("name") or "")}
+            self._open = {"id": str(block.get("id") or self._item_id("call")), "name": str(block.get("name") or "")}
             self._open_kind = "tool_use"
             self._json = json.dumps(block["input"]) if block.get("input") else ""
         # server_tool_use and the like are Anthropic's own; Codex has nothing to run for them.
@@ -246,7 +246,7 @@ class ResponsesWriter:
                 # The model answered a freeform tool with other JSON: hand Codex what it wrote.
                 only = next(iter(arguments.values())) if isinstance(arguments, dict) and len(arguments) == 1 else None
                 text = only if isinstance(only, str) else raw_json
-            item = {"id": _item_id("ctc"), "type": "custom_tool_call", "status": "in_progress", "call_id": call_id,
+            item = {"id": self._item_id("ctc"), "type": "custom_tool_call", "status": "in_progress", "call_id": call_id,
                     "name": info.name, "input": ""}
             self._namespace(item, info.namespace)
             self._emit(out, "response.output_item.added", output_index=index, item=dict(item))
@@ -255,11 +255,11 @@ class ResponsesWriter:
             item.update(status="completed", input=text)
         elif info.kind == LOCAL_SHELL:
             action = {"type": "exec", **(arguments if isinstance(arguments, dict) else {})}
-            item = {"id": _item_id("lsh"), "type": "local_shell_call", "status": "completed", "call_id": call_id, "action": action}
+            item = {"id": self._item_id("lsh"), "type": "local_shell_call", "status": "completed", "call_id": call_id, "action": action}
             self._emit(out, "response.output_item.added", output_index=index, item={**item, "status": "in_progress"})
         else:
             text = raw_json if raw_json.strip() else "{}"
-            item = {"id": _item_id("fc"), "type": "function_call", "status": "in_progress", "call_id": call_id,
+            item = {"id": self._item_id("fc"), "type": "function_call", "status": "in_progress", "call_id": call_id,
                     "name": info.name, "arguments": ""}
             self._namespace(item, info.namespace)
             self._emit(out, "response.output_item.added", output_index=index, item=dict(item))
