@@ -32,7 +32,7 @@ import pytest
 
 from tests.support.procs import REPO_ROOT, MitmdumpProcess
 from tests.support.upstream import ScriptedUpstream
-from tests.support.upstream_responses import Stream, openai_text_stream, openai_tool_call_stream, sse_event
+from tests.support.upstream_responses import Stream, openai_error, openai_text_stream, openai_tool_call_stream, sse_event
 
 pytestmark = [pytest.mark.e2e, pytest.mark.cli]
 
@@ -369,3 +369,24 @@ def test_fcc_codex_launches_codex_wired_to_fcc(chat_rig: Rig, codex_bin: str, tm
     _, result = chat_tool_result(chat_rig.upstream, call_id)
     assert token in _text(result["content"])
     assert chat_rig.upstream.requests[0].header("authorization") is None  # vllm is keyless; the Codex key stays home
+
+
+def test_a_provider_refusal_reaches_codex_as_its_message_without_a_retry_storm(chat_rig: Rig) -> None:
+    """A request the provider cannot serve: Codex shows the provider's words and stops (HTTP 400)."""
+    refusal = f"model scripted-coder does not support this request {secrets.token_hex(4)}"
+    chat_rig.upstream.default = openai_error(400, refusal)
+    run = chat_rig.codex("gpt-5.5", "run the command")
+    assert run.returncode != 0
+    assert refusal in run.stdout + run.stderr
+    assert len(chat_rig.upstream.requests) == 1, "a 400 must not be retried by fcc or by Codex"
+
+
+def test_a_stream_cut_after_content_is_reported_as_a_failed_turn(chat_rig: Rig) -> None:
+    """The provider dies mid-answer: Codex gets response.failed with fcc's message, not a silent end."""
+    from tests.support.upstream_responses import CutMidStream
+
+    chat_rig.upstream.default = CutMidStream(openai_text_stream(["Partial ", "answer ", "that ", "never ", "ends"]), after_chunks=3)
+    run = chat_rig.codex("gpt-5.5", "say something")
+    assert run.returncode != 0
+    assert "stream closed before response.completed" not in run.stdout, "the failure must carry fcc's message"
+    assert "connection lost mid-stream" in run.stdout + run.stderr or "ended before" in run.stdout + run.stderr
