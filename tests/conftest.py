@@ -8,4 +8,4 @@ if str(ADDON_DIR) not in sys.path:
     sys.path.insert(0, str(ADDON_DIR))
 
 # Harness fixtures (scripted_upstream, mitmdump_factory) for every test module.
-pytest_plugins = ["tests.support.upstream", "tests.support.procs"]
+pytest_plugins = ["tests.support.upstream", "tests.support.procs", "tests.support.redis_server"]

@@ -19,6 +19,7 @@ from fcc.claude_code import CLASSES, FEATURES
 from fcc.core.catalog import CATALOG
 from fcc.core.profiles import PROFILE_FIELDS, Profile, validate_profile
 from fcc.core.reasoning import POLICIES
+from fcc.users import User, parse_users, read_users_file
 
 TIERS = ("opus", "sonnet", "haiku")
 # `main` is the tier route itself, so it has no class route of its own.
@@ -103,6 +104,17 @@ class RouteEntry(TargetEntry):
         return value
 
 
+class SharedStateEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: str
+    prefix: str = "fcc:"
+
+
+class MetricsEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    listen: str = "127.0.0.1:9464"  # host:port, or a port alone (loopback)
+
+
 class RoutesFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
     providers: dict[str, ProviderEntry] = Field(default_factory=dict)
@@ -114,6 +126,19 @@ class RoutesFile(BaseModel):
     fallbacks: list[TargetEntry] = Field(default_factory=list)
     reasoning: str = "client"
     auth_token_env: str | None = None
+    # A team gateway: replicas sharing quota state, per-user tokens and limits, metrics.
+    shared_state: str | SharedStateEntry | None = None  # redis://host:6379/0 (or FCC_REDIS_URL)
+    users: dict[str, Any] | None = None
+    users_file: str | None = None
+    metrics: MetricsEntry | None = None
+
+    @field_validator("shared_state")
+    @classmethod
+    def _redis_url(cls, value: str | SharedStateEntry | None) -> str | SharedStateEntry | None:
+        url = value.url if isinstance(value, SharedStateEntry) else value
+        if url is not None and not url.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        return value
 
     _fallback_slugs = field_validator("fallbacks", mode="before")(_slugs_are_entries)
 
@@ -187,6 +212,10 @@ class Config:
     auth_token: str | None = None
     source: str = "(built-in defaults)"
     routed_providers: frozenset[str] = field(default_factory=frozenset)
+    users: tuple[User, ...] = ()
+    shared_state: str | None = None  # a Redis URL; None keeps the state in this process
+    shared_state_prefix: str = "fcc:"
+    metrics_listen: str | None = None  # host:port of the Prometheus endpoint; None: off
 
 
 def env_base_url_name(provider_id: str) -> str:
@@ -390,6 +419,14 @@ def load_config(option: str = "", environ: dict[str, str] | None = None) -> Conf
             )
     auth_env = routes.auth_token_env or "FCC_AUTH_TOKEN"
     auth_token = env.get(auth_env) or None
+    users = _users(routes, path)
+    shared = routes.shared_state
+    shared_url = env.get("FCC_REDIS_URL") or (shared.url if isinstance(shared, SharedStateEntry) else shared)
+    if shared_url and not shared_url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError(f"FCC_REDIS_URL: {shared_url.split('@')[-1]!r} is not a redis://, rediss:// or unix:// URL")
+    metrics_listen = env.get("FCC_METRICS_LISTEN") or (routes.metrics.listen if routes.metrics else None)
+    if metrics_listen:
+        _check_listen(metrics_listen)
     return Config(
         providers=providers,
         tiers=tiers,
@@ -399,4 +436,28 @@ def load_config(option: str = "", environ: dict[str, str] | None = None) -> Conf
         auth_token=auth_token,
         source=str(path) if path else "(no routes.yaml; environment only)",
         routed_providers=frozenset(routed),
+        users=users,
+        shared_state=shared_url or None,
+        shared_state_prefix=shared.prefix if isinstance(shared, SharedStateEntry) else "fcc:",
+        metrics_listen=metrics_listen or None,
     )
+
+
+def _users(routes: RoutesFile, path: Path | None) -> tuple[User, ...]:
+    if routes.users is not None and routes.users_file:
+        raise ConfigError(f"{path}: users and users_file: use one of them")
+    try:
+        if routes.users_file:
+            users_path = Path(routes.users_file).expanduser()
+            if not users_path.is_absolute() and path is not None:
+                users_path = path.parent / users_path
+            return read_users_file(users_path)
+        return parse_users(routes.users, "users")
+    except ValueError as exc:
+        raise ConfigError(f"{path}: {exc}" if routes.users is not None else str(exc)) from None
+
+
+def _check_listen(listen: str) -> None:
+    host, sep, port = listen.rpartition(":")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"metrics.listen: {listen!r} is not host:port (e.g. 127.0.0.1:9464)")

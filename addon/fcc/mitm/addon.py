@@ -4,12 +4,13 @@ nothing about protocols; every translation lives in `fcc.core`.
 
 from __future__ import annotations
 
-import hmac
 import logging
 
 from mitmproxy import ctx, exceptions, http
 
+from fcc import users
 from fcc.engine import exchange as engine_module
+from fcc.engine import metrics, quota, shared_state
 from fcc import claude_code
 from fcc import codex
 from fcc.config import Config, ConfigError, load_config
@@ -96,6 +97,7 @@ class FccAddon:
         try:
             replay.configure(ctx.options, updated)
             recording.configure(ctx.options, updated, self.config)
+            quota.configure(self.config)
         except ValueError as exc:
             if not _starting_up():
                 raise exceptions.OptionsError(str(exc)) from None
@@ -107,7 +109,8 @@ class FccAddon:
             log.error("fcc: unknown options: %s", ", ".join(deferred))
         config = self.config
         if config is not None:
-            startup.check_running(config.auth_token)  # real sockets and modes, not just the options
+            # Users' tokens protect a non-loopback listener as well as the single FCC_AUTH_TOKEN does.
+            startup.check_running(config.auth_token or ("users" if config.users else None))
         sidecar = await runtime.sidecar(self._serve_exchange)
         routes = ", ".join(f"{name} -> {r.target.slug}" for name, r in (config.tiers.items() if config else []))
         log.info("fcc addon active: config %s; routes: %s; engine on 127.0.0.1:%d",
@@ -115,6 +118,8 @@ class FccAddon:
 
     async def done(self) -> None:
         runtime.report_usage()
+        await quota.settled()
+        await shared_state.shutdown()
         contentviews.unregister()
 
     # ---------------------------------------------------------------- hooks
@@ -160,16 +165,17 @@ class FccAddon:
         if config is None:
             self._answer_openai(flow, 500, "fcc: routes.yaml failed to load; see fcc's log", "server_error")
             return
-        if config.auth_token and not self._authorized(flow, config.auth_token):
+        user = users.authenticate(flow.request.headers, config.users, config.auth_token)
+        if isinstance(user, AnthropicError):
             if path == RESPONSES:
-                self._answer_openai(flow, 403, "fcc: missing or wrong proxy token (set the Codex provider's env_key to FCC_AUTH_TOKEN)",
+                self._answer_openai(flow, 403, user.message.replace("ANTHROPIC_AUTH_TOKEN", "the Codex provider's env_key"),
                                     "invalid_api_key")
                 return
-            self._answer(flow, make_error(403, "fcc: missing or wrong proxy token (set ANTHROPIC_AUTH_TOKEN to FCC_AUTH_TOKEN)",
-                                          error_type="permission_error"))
+            self._answer(flow, user)
             return
+        flow.metadata["fcc_user"] = user.name
         if path == RESPONSES:
-            await self._responses(flow, config)
+            await self._responses(flow, config, user)
             return
         if path == MODELS:
             flow.response = http.Response.make(200, models_body(advertised_models(config)), {"content-type": "application/json"})
@@ -200,9 +206,9 @@ class FccAddon:
             input_estimate=estimate,
             request_class=route.request_class,
         )
-        await self._redirect(flow, plan)
+        await self._redirect(flow, plan, user)
 
-    async def _responses(self, flow: http.HTTPFlow, config: Config) -> None:
+    async def _responses(self, flow: http.HTTPFlow, config: Config, user: users.User) -> None:
         """`POST /v1/responses` (the Codex CLI): translated to the internal request, run by the same engine."""
         headers = {name.lower(): value for name, value in flow.request.headers.items()}
         prepared = codex.prepare(flow.request.raw_content, headers, config)
@@ -218,16 +224,26 @@ class FccAddon:
             request_class="codex",
             responses=prepared.context,
         )
-        await self._redirect(flow, plan)
+        await self._redirect(flow, plan, user)
 
-    async def _redirect(self, flow: http.HTTPFlow, plan: engine_module.Plan) -> None:
-        """Hand the plan to the engine: the flow now fetches its answer from the sidecar."""
-        route = plan.route
+    async def _redirect(self, flow: http.HTTPFlow, plan: engine_module.Plan, user: users.User) -> None:
+        """Hand the plan to the engine (once the user may have it): the flow now fetches its answer from the sidecar."""
+        admitted = await quota.admit(user, plan.route)
+        if isinstance(admitted, AnthropicError):
+            if plan.responses is None:
+                self._answer(flow, admitted)
+                return
+            code = "rate_limit_exceeded" if admitted.status == 429 else "permission_denied"
+            self._answer_openai(flow, admitted.status, admitted.message, code)
+            flow.response.headers.update(admitted.headers)  # retry-after
+            return
+        plan.route = route = admitted
         replay.prepare_plan(plan, flow.request.raw_content)
         sidecar = await runtime.sidecar(self._serve_exchange)
         flow.metadata["fcc"] = plan
         flow.marked = ":arrows_counterclockwise:"
-        flow.comment = f"fcc {plan.request_class}: {route.describe()}"
+        who = "" if user is users.LOCAL else f" user={user.name}"  # filterable: ~comment "user=alice"
+        flow.comment = f"fcc {plan.request_class}: {route.describe()}{who}"
         flow.request.url = sidecar.url(sidecar.issue(plan))
         for name in ("authorization", "x-api-key", "cookie"):
             flow.request.headers.pop(name, None)  # the sidecar needs no credentials
@@ -276,13 +292,6 @@ class FccAddon:
                     await writer.write(piece)
 
     @staticmethod
-    def _authorized(flow: http.HTTPFlow, token: str) -> bool:
-        offered = flow.request.headers.get("x-api-key", "")
-        bearer = flow.request.headers.get("authorization", "")
-        if bearer.lower().startswith("bearer "):
-            offered = offered or bearer[7:]
-        return hmac.compare_digest(offered.encode(), token.encode())
-
     @staticmethod
     def _answer_openai(flow: http.HTTPFlow, status: int, message: str, code: str | None, param: str | None = None) -> None:
         """An error for an OpenAI-API client (Codex), in the body shape it reads."""
@@ -290,10 +299,14 @@ class FccAddon:
         body = openai_error_body(message, kind, code, param)
         flow.response = http.Response.make(status, body, {"content-type": "application/json"})
         flow.metadata["fcc_local_error"] = message
-        log.info("fcc: %s %s -> %d %s", flow.request.method, flow.request.path, status, message)
+        user = flow.metadata.get("fcc_user", "-")
+        metrics.refused(status, code or kind, user)
+        log.info("fcc: %s %s -> %d %s user=%s", flow.request.method, flow.request.path, status, message, user)
 
     @staticmethod
     def _answer(flow: http.HTTPFlow, error: AnthropicError) -> None:
         flow.response = http.Response.make(error.status, error.body_bytes(), error.response_headers())
         flow.metadata["fcc_local_error"] = error.message
-        log.info("fcc: %s %s -> %d %s", flow.request.method, flow.request.path, error.status, error.message)
+        user = flow.metadata.get("fcc_user", "-")
+        metrics.refused(error.status, error.type, user)
+        log.info("fcc: %s %s -> %d %s user=%s", flow.request.method, flow.request.path, error.status, error.message, user)

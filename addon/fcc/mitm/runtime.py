@@ -13,6 +13,7 @@ from collections import defaultdict
 from mitmproxy import ctx
 from mitmproxy import http as mhttp
 
+from fcc.engine import metrics, quota
 from fcc.engine.sidecar import Sidecar
 
 try:  # private API (11.x): without it the error-page guard is skipped
@@ -51,7 +52,10 @@ def finish_plan(plan, flow) -> None:
     tokens_out = int(usage.get("output_tokens") or 0)
     served = plan.served_by or plan.route.primary.slug
     cost = request_cost(plan, served, tokens_in, tokens_out)
+    user = flow.metadata.get("fcc_user", "local")
+    metrics.observe(plan, user, served, tokens_in, tokens_out, cost, total_ms / 1000)
     if plan.status == 200 and plan.served_by:
+        quota.record_usage(user, served, tokens_in, tokens_out, cost)
         totals = USAGE[served]
         totals["requests"] += 1
         totals["input_tokens"] += tokens_in
@@ -61,12 +65,13 @@ def finish_plan(plan, flow) -> None:
             totals["priced"] = 1
     first = f"{plan.first_byte_ms:.0f}" if plan.first_byte_ms is not None else "-"
     log.info(
-        "fcc: %s %s -> %s status=%s first_byte=%sms total=%.0fms tokens in=%d out=%d attempts=%d%s",
+        "fcc: %s %s -> %s status=%s first_byte=%sms total=%.0fms tokens in=%d out=%d attempts=%d user=%s%s",
         plan.request_class, plan.route.tier, served, plan.status, first, total_ms, tokens_in, tokens_out,
-        len(plan.attempts), f" ({plan.outcome})" if plan.outcome not in ("", "ok") else "",
+        len(plan.attempts), user, f" ({plan.outcome})" if plan.outcome not in ("", "ok") else "",
     )
     flow.metadata["fcc_summary"] = {
         "class": plan.request_class,
+        "user": user,
         "route": plan.route.describe(),
         "served_by": served,
         "status": plan.status,

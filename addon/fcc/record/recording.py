@@ -229,6 +229,7 @@ def exchange_document(flow, scrubber: Scrubber) -> dict:
         "recorded_at": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "message_id": getattr(plan, "message_id", None),
         "handled": handled,
+        "user": flow.metadata.get("fcc_user"),  # the name only: tokens are never recorded
         "summary": scrub.json(_plain(flow.metadata.get("fcc_summary"))),
         "client_request": {
             "method": client["method"],
