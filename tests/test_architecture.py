@@ -5,8 +5,10 @@ is still checked). The rules, from the bottom up:
 
     fcc.core     sans-IO translation: stdlib, plus pydantic (the client's request is validated at the edge
                  with it; it does no I/O). Imports nothing else of fcc.
-    config       fcc.config, fcc.router, fcc.claude_code, fcc.codex: routes.yaml, the request classes, Codex requests. fcc.core only.
-    fcc.engine   exchange, admission, upstream I/O (httpx), the loopback sidecar (h11). Never fcc.mitm or
+    config       fcc.config, fcc.router, fcc.claude_code, fcc.codex, fcc.users: routes.yaml, the request classes, Codex
+                 requests, users and their tokens. fcc.core only.
+    fcc.engine   exchange, admission, upstream I/O (httpx), the loopback sidecar (h11), shared state (redis, the
+                 optional `team` extra), Prometheus metrics (prometheus_client, same extra). Never fcc.mitm or
                  fcc.record, never mitmproxy.
     fcc.record   recording and replay (replay plugs an httpx transport into the engine). Never fcc.mitm.
     fcc.mitm     the only code that imports mitmproxy; may use everything above.
@@ -30,7 +32,7 @@ import pytest
 PACKAGE_DIR = Path(__file__).resolve().parent.parent / "addon" / "fcc"
 ENTRY_SCRIPT = PACKAGE_DIR.parent / "fcc.py"
 
-CONFIG = ("fcc.config", "fcc.router", "fcc.claude_code", "fcc.codex")
+CONFIG = ("fcc.config", "fcc.router", "fcc.claude_code", "fcc.codex", "fcc.users")
 CLI = ("fcc.cli", "fcc.doctor", "fcc.launch")
 
 
@@ -45,7 +47,7 @@ class Layer:
 LAYERS = (
     Layer("fcc.core", ("fcc.core",), (), frozenset({"pydantic"})),
     Layer("config", CONFIG, ("fcc.core",), frozenset({"pydantic", "yaml"})),
-    Layer("fcc.engine", ("fcc.engine",), ("fcc.core", *CONFIG), frozenset({"httpx", "h11"})),
+    Layer("fcc.engine", ("fcc.engine",), ("fcc.core", *CONFIG), frozenset({"httpx", "h11", "redis", "prometheus_client"})),
     Layer("fcc.record", ("fcc.record",), ("fcc.core", *CONFIG, "fcc.engine"), frozenset({"httpx", "yaml"})),
     Layer("fcc.mitm", ("fcc.mitm",), ("fcc",), frozenset({"mitmproxy"})),
     # yaml: `fcc run` reads mitmproxy's config.yaml so that it adds no flag contradicting it (fcc.launch).
@@ -55,6 +57,7 @@ LAYERS = (
 # (importing module, imported module) -> why it is imported inside a function.
 LAZY_IMPORTS = {
     ("fcc.cli", "fcc.doctor"): "`fcc run` / `fcc claude` exec at once; only `fcc doctor` pays for httpx and asyncio",
+    ("fcc.engine.shared_state", "fcc.engine.redis_state"): "redis-py is the optional `team` extra: imported only when routes.yaml names a Redis",
 }
 
 
