@@ -179,3 +179,14 @@ def test_session_and_agent_ids_reach_routing_facts() -> None:
     assert facts.session_id == sub.headers["x-claude-code-session-id"]
     # Without headers the session id is read from metadata.user_id (a JSON string).
     assert claude_code.describe(sub.body, {}).session_id == facts.session_id
+
+
+def test_a_plain_tool_less_request_keeps_the_thinking_it_asked_for(tmp_path: Path) -> None:
+    # A generic SDK chat has no tools, so it classifies as "side"; only Claude Code's own
+    # busywork (title, webfetch) loses thinking, never a request that asked for it.
+    config = config_with(tmp_path, "models:\n  default: deepseek/deepseek-chat\n")
+    request = {"model": "claude-sonnet-4-5", "max_tokens": 256, "thinking": {"type": "enabled", "budget_tokens": 1024},
+               "messages": [{"role": "user", "content": "Say hello."}]}
+    route = route_request(request, claude_code.describe(request, {}), config, 10, KEYS)
+    assert route is not None and route.request_class == "side"
+    assert route.reasoning == "client"

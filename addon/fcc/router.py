@@ -23,9 +23,10 @@ _CLASS_CHAIN: dict[str, tuple[str, ...]] = {
     "compaction": ("compaction",),
     "subagent": ("subagent",),
 }
-# Small tool-less side requests: no thinking unless their class route asks for it
-# (the title request carries output_config.effort, which would otherwise switch it on).
-NO_THINKING_CLASSES = frozenset({"title", "webfetch", "side"})
+# Claude Code's own busywork, recognised by its exact clues: no thinking unless the class route
+# asks for it (the title request carries output_config.effort, which would otherwise switch it on).
+# "side" is any other tool-less request: a plain SDK chat among them, so it keeps the client's choice.
+NO_THINKING_CLASSES = frozenset({"title", "webfetch"})
 
 
 class RouteError(Exception):
