@@ -272,3 +272,22 @@ def test_invalid_requests_raise_with_the_parameter(body, param) -> None:
 def test_unknown_items_are_left_out_not_refused() -> None:
     items = [user("x"), {"type": "web_search_call", "id": "ws", "status": "completed"}, {"type": "item_reference", "id": "r"}]
     assert translate(items).request["messages"] == [{"role": "user", "content": [{"type": "text", "text": "x"}]}]
+
+
+def test_an_interrupted_call_gets_a_placeholder_result_for_strict_providers() -> None:
+    from fcc.core.catalog import CATALOG
+    from fcc.core.dialects.openai_chat_request import translate_request
+    from tests.support.openai_validator import validate_chat_request
+
+    items = [user("x"),
+             {"type": "function_call", "call_id": "cut", "name": "f", "arguments": "{}"},
+             user("never mind, do something else"),
+             {"type": "function_call", "call_id": "last", "name": "f", "arguments": "{}"}]
+    messages = translate(items).request["messages"]
+    assert [m["role"] for m in messages] == ["user", "assistant", "user", "assistant", "user"]
+    assert messages[2]["content"][0] == {"type": "tool_result", "tool_use_id": "cut",
+                                         "content": "(no output: the call was interrupted before it returned)"}
+    assert messages[2]["content"][1] == {"type": "text", "text": "never mind, do something else"}
+    assert messages[4]["content"][0]["tool_use_id"] == "last"
+    chat = translate_request(translate(items).request, CATALOG["mistral"], "m")
+    assert validate_chat_request(chat) == []

@@ -235,17 +235,39 @@ def translate_items(items: list, tools: ToolMap, turns: _Turns, dropped_items: l
             dropped_items.append(str(kind))
 
 
-def _drop_orphan_calls(messages: list[dict]) -> None:
-    """A call whose output never came (interrupted turn) would break strict chat templates:
-    the chat builder answers open calls itself, and a result without its call is dropped here."""
-    known: set[str] = set()
+INTERRUPTED = "(no output: the call was interrupted before it returned)"
+
+
+def _pair_calls(messages: list[dict]) -> list[dict]:
+    """Every call answered in the user turn right after it, and no answer without its call.
+
+    Codex replays an interrupted turn with a call and no output; Anthropic-native providers
+    refuse a tool_use without its tool_result, and a result without a call breaks strict chat
+    templates, so the first gets a short placeholder result and the second is dropped.
+    """
+    out: list[dict] = []
+    open_calls: list[str] = []
     for message in messages:
         if message["role"] == "assistant":
-            known.update(b.get("id", "") for b in message["content"] if b.get("type") == "tool_use")
-        else:
-            message["content"] = [
-                b for b in message["content"] if b.get("type") != "tool_result" or b.get("tool_use_id") in known
-            ] or [{"type": "text", "text": "(no content)"}]
+            if open_calls:
+                out.append({"role": "user", "content": [_placeholder(call) for call in open_calls]})
+            open_calls = [b.get("id", "") for b in message["content"] if b.get("type") == "tool_use"]
+            out.append(message)
+            continue
+        results = [b for b in message["content"] if b.get("type") == "tool_result" and b.get("tool_use_id") in open_calls]
+        answered = {b["tool_use_id"] for b in results}
+        others = [b for b in message["content"] if b.get("type") != "tool_result"]
+        missing = [_placeholder(call) for call in open_calls if call not in answered]
+        open_calls = []
+        content = results + missing + others
+        out.append({**message, "content": content or [{"type": "text", "text": "(no content)"}]})
+    if open_calls:
+        out.append({"role": "user", "content": [_placeholder(call) for call in open_calls]})
+    return out
+
+
+def _placeholder(call_id: str) -> dict:
+    return {"type": "tool_result", "tool_use_id": call_id, "content": INTERRUPTED}
 
 
 # --------------------------------------------------------------- the whole ---
@@ -301,8 +323,7 @@ def translate_responses_request(body: dict) -> TranslatedResponses:
     declared += translate_tools(pre, tools, dropped)
     dropped_items: list[str] = []
     translate_items(items, tools, turns, dropped_items)
-    messages = turns.messages
-    _drop_orphan_calls(messages)
+    messages = _pair_calls(turns.messages)
     if not messages or messages[0]["role"] != "user":
         messages.insert(0, {"role": "user", "content": [{"type": "text", "text": "(continue)"}]})
     request: dict = {"model": parsed.model, "messages": messages, "stream": parsed.stream}
