@@ -276,7 +276,7 @@ _PROFILES: tuple[Profile, ...] = (
         reasoning_control="reasoning_effort", reasoning_replay="drop", think_tags=False,
         first_byte_timeout=110.0,
         notes="`POST /responses`: Codex requests pass through as sent (model renamed, encrypted reasoning "
-              "kept); Claude Code requests are not served by this transport",
+              "kept); Claude Code requests are translated (for Responses-only models such as gpt-5-codex)",
         docs_url="https://platform.openai.com/docs/api-reference/responses",
     ),
     Profile(

@@ -33,7 +33,7 @@ from fcc.core.dialects.openai_chat_stream import OpenAIChatReader
 from fcc.core.dialects.openai_responses_stream import OpenAIResponsesReader
 from fcc.router import Route
 from fcc.engine.sidecar import ResponseWriter
-from fcc.engine.upstream import UnsupportedRequest, build_request, client_for, masked_headers
+from fcc.engine.upstream import build_request, client_for, masked_headers
 
 log = logging.getLogger("fcc")
 
@@ -241,11 +241,8 @@ class Exchange:
     async def _send(self, target: Target, gate: admission.ProviderGate, slot: admission.Slot, time_left: float) -> None:
         plan = self.plan
         profile = target.profile
-        try:
-            request, _body, secrets = build_request(target, plan.request, plan.route.reasoning, plan.client_headers,
-                                                    responses_body=plan.responses.body if plan.responses else None)
-        except UnsupportedRequest as exc:
-            raise _Failure(make_error(400, f"fcc: {exc}"), retryable=False) from None
+        request, _body, secrets = build_request(target, plan.request, plan.route.reasoning, plan.client_headers,
+                                                responses_body=plan.responses.body if plan.responses else None)
         attempt = Attempt(target.slug, str(request.url), masked_headers(request.headers), request.content)
         plan.attempts.append(attempt)
         client = client_for(target)

@@ -12,6 +12,7 @@ import httpx
 from fcc.config import Target
 from fcc.core.dialects.anthropic_native import translate_native_request
 from fcc.core.dialects.openai_chat_request import translate_request
+from fcc.core.dialects.openai_responses_request import translate_to_responses
 from fcc.core.dialects.openai_responses_stream import passthrough_body
 from fcc.core.tools import ToolIdCodec
 
@@ -55,10 +56,6 @@ async def close_clients() -> None:
     _CLIENTS.clear()
 
 
-class UnsupportedRequest(ValueError):
-    """A request this target cannot take at all (the message says why)."""
-
-
 def is_genuine_anthropic(target: Target) -> bool:
     return target.profile.transport == "anthropic_messages" and "api.anthropic.com" in target.profile.base_url
 
@@ -100,9 +97,10 @@ def build_request(
                         headers[name] = client_headers[name]
                         secrets.append(client_headers[name])
     elif profile.transport == "openai_responses":
-        if responses_body is None:
-            raise UnsupportedRequest(f"{target.slug} speaks the Responses API, which serves Codex requests only")
-        body = passthrough_body(responses_body, target.model)  # the client's own dialect: sent as it came
+        if responses_body is not None:
+            body = passthrough_body(responses_body, target.model)  # the client's own dialect: sent as it came
+        else:
+            body = translate_to_responses(request, profile, target.model, reasoning=reasoning)
         url = f"{profile.base_url}/responses"
     else:
         codec = ToolIdCodec(profile.tool_id_format)

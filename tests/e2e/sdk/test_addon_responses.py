@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 import httpx
+from fcc.core.tools import decode_state
 import pytest
 
 from tests.e2e.sdk.support import CAPTURE_KEYS, CLIENT_BEARER, UNROUTED, Fcc, assert_credentials_not_forwarded
@@ -143,4 +144,28 @@ def test_openai_responses_passthrough_serves_the_real_stream(fcc: Fcc) -> None:
     [sent] = upstream.since(mark)
     assert sent.path == "/v1/responses"
     assert sent.json_body == {**body, "model": "gpt-5"}  # Codex's own request, as it came
+    assert_credentials_not_forwarded(sent, CAPTURE_KEYS["OPENAI_API_KEY"])
+
+
+def test_claude_code_requests_reach_a_responses_only_openai_model(fcc: Fcc) -> None:
+    """The Anthropic SDK on `openai_responses/<model>`: translated to /v1/responses, the real stream back."""
+    upstream = fcc.upstreams["openai_responses"]
+    mark = len(upstream.requests)
+    [sample] = [s for s in load_samples() if s.file == SAMPLE]
+    upstream.script(Stream([sample.body]))
+    tools = [{"name": "weather", "description": "w", "input_schema": {"type": "object", "properties": {"location": {"type": "string"}}}}]
+    result = fcc.client().stream(model="openai_responses/gpt-5", tools=tools, thinking={"type": "enabled", "budget_tokens": 4096},
+                                 max_tokens=8000)
+    message = result.ok()
+    assert [block.type for block in message.content] == ["thinking", "tool_use"]
+    thinking, call = message.content
+    # OpenAI's encrypted reasoning rides as fcc state (dropped before any other provider), for the next turn.
+    assert decode_state(thinking.signature)[0] == "openai_reasoning"
+    assert str(decode_state(thinking.signature)[1]).startswith("gAAAA")
+    assert (call.id, call.name, call.input) == ("call_zgUaIBRPTwxxOusyyKw5NVMH", "weather", {"location": "Florence, Italy"})
+    assert message.stop_reason == "tool_use"
+    [sent] = upstream.since(mark)
+    assert sent.path == "/v1/responses"
+    body = sent.json_body
+    assert body["model"] == "gpt-5" and body["reasoning"]["summary"] == "auto" and body["tools"][0]["name"] == "weather"
     assert_credentials_not_forwarded(sent, CAPTURE_KEYS["OPENAI_API_KEY"])

@@ -18,7 +18,10 @@ from fcc.core.dialects.responses_request import REDACTED_STATE, SIGNATURE_STATE
 from fcc.core.dialects.responses_tools import CUSTOM_INPUT, DEFAULT_NAMESPACE, NAMESPACE_SEPARATOR
 from fcc.core.events import BlockEmitter, Event, usage_dict
 from fcc.core.sse import SSEDecoder
-from fcc.core.tools import decode_state
+from fcc.core.tools import decode_state, encode_state
+
+# OpenAI's encrypted reasoning, as fcc state: dropped before any other provider (DESIGN decision 4).
+OPENAI_REASONING_STATE = "openai_reasoning"
 
 # Responses error codes -> the Anthropic error types the engine and the writers know.
 _ERROR_TYPES = {
@@ -43,7 +46,7 @@ def passthrough_body(client_body: dict, upstream_model: str) -> dict:
             if isinstance(item, dict) and item.get("type") == "reasoning":
                 state = decode_state(item.get("encrypted_content"))
                 if state is not None:
-                    if state[0] not in (SIGNATURE_STATE, REDACTED_STATE) or not isinstance(state[1], str):
+                    if state[0] not in (SIGNATURE_STATE, REDACTED_STATE, OPENAI_REASONING_STATE) or not isinstance(state[1], str):
                         continue  # another provider's state: meaningless to OpenAI
                     item = {**item, "encrypted_content": state[1]}
             kept.append(item)
@@ -143,7 +146,8 @@ class OpenAIResponsesReader:
     def _item_done(self, item: dict, out: list[Event]) -> None:
         kind = item.get("type")
         if kind == "reasoning":
-            encrypted = item.get("encrypted_content") if isinstance(item.get("encrypted_content"), str) else None
+            raw = item.get("encrypted_content")
+            encrypted = encode_state(OPENAI_REASONING_STATE, raw) if isinstance(raw, str) and raw else None
             if self.emitter.open_kind == "thinking":
                 self.emitter.close_block(out, signature=encrypted)
             elif encrypted:

@@ -22,7 +22,7 @@ from fcc.core.dialects.responses_request import REDACTED_STATE, wrap_signature
 from fcc.core.dialects.responses_tools import CUSTOM_INPUT, DEFAULT_NAMESPACE, LOCAL_SHELL, ToolMap
 from fcc.core.errors import is_context_overflow
 from fcc.core.sse import encode_event
-from fcc.core.tools import encode_state
+from fcc.core.tools import decode_state, encode_state
 
 Event = dict
 KEEPALIVE = b": keepalive\n\n"  # an SSE comment: Codex's idle timer sees bytes, its parser nothing
@@ -167,8 +167,9 @@ class ResponsesWriter:
             if block.get("thinking"):
                 self._delta({"type": "thinking_delta", "thinking": block["thinking"]}, out)
         elif kind == "redacted_thinking":
-            item = {"id": self._item_id("rs"), "type": "reasoning", "summary": [],
-                    "encrypted_content": encode_state(REDACTED_STATE, str(block.get("data") or ""))}
+            data = str(block.get("data") or "")
+            state = data if decode_state(data) is not None else encode_state(REDACTED_STATE, data)  # fcc's own: as is
+            item = {"id": self._item_id("rs"), "type": "reasoning", "summary": [], "encrypted_content": state}
             self._emit(out, "response.output_item.added", output_index=index, item=dict(item))
             self._finish_item(item, out)
         elif kind == "tool_use":
