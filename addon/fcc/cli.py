@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from fcc.launch import launch_flags
+from fcc.users import new_token
 
 ADDON_SCRIPT = Path(__file__).resolve().parent.parent / "fcc.py"
 DEFAULT_URL = "http://127.0.0.1:8082"
@@ -22,6 +23,8 @@ commands:
   claude [claude options]   run Claude Code against a running fcc (FCC_URL, default http://127.0.0.1:8082)
   codex [codex options]     run the Codex CLI against a running fcc (same FCC_URL; e.g. fcc codex exec "...")
   doctor [--check]          list providers, whether their keys are set; --check contacts them
+  token NAME                a new proxy token for user NAME, and the routes.yaml `users` entry
+                            that stores only its sha256 (give the token to the user, keep the entry)
 """
 
 
@@ -82,6 +85,14 @@ def main(argv: list[str] | None = None) -> int:
         from fcc.doctor import doctor_main
 
         return doctor_main(rest)
+    if command == "token":
+        if len(rest) != 1 or rest[0].startswith("-"):
+            print("usage: fcc token NAME", file=sys.stderr)
+            return 2
+        token, digest = new_token()
+        print(f"token for {rest[0]} (shown once; fcc stores only its hash):\n  {token}\n")
+        print(f"routes.yaml:\nusers:\n  {rest[0]}:\n    token_sha256: {digest}")
+        return 0
     if command in ("run", "web"):
         tool = _tool("mitmdump" if command == "run" else "mitmweb")
         os.execv(tool, [tool, "-s", str(ADDON_SCRIPT), *launch_flags(rest), *rest])

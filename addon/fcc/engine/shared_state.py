@@ -169,7 +169,7 @@ class SharedState:
         self.replica_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.up = True
         self.replicas = 1
-        self._outage_windows: dict[str, tuple[float, set[str]]] = {}
+        self._windows: dict[str, float] = {}  # window key -> its length, for the resync
         self._outage_usage: dict[str, tuple[dict[str, float], float]] = {}
         self._outage_cooldowns: set[str] = set()
         self._task: asyncio.Task | None = None
@@ -234,8 +234,10 @@ class SharedState:
     async def _resync(self) -> None:
         """Redis is back (maybe empty after a restart): give it what this replica did meanwhile."""
         stamps = 0
-        for key, (window, members) in list(self._outage_windows.items()):
-            entries = [(age, member) for age, member in self.local.stamps(key, window) if member in members]
+        # Every stamp this replica still has in a window, not only the outage's: a restarted
+        # Redis is empty, and members are unique, so a Redis that kept them counts none twice.
+        for key, window in list(self._windows.items()):
+            entries = self.local.stamps(key, window)
             if entries:
                 await self.remote.add_stamps(key, entries, window)
                 stamps += len(entries)
@@ -246,7 +248,6 @@ class SharedState:
                 await self.remote.extend_cooldown(key, left)
         log.warning("fcc: shared state %s is back; resynchronised %d window stamps, %d usage counters",
                     self.description, stamps, len(self._outage_usage))
-        self._outage_windows.clear()
         self._outage_usage.clear()
         self._outage_cooldowns.clear()
 
@@ -255,15 +256,13 @@ class SharedState:
 
     # ---------------------------------------------------------- operations
     async def take_window(self, key: str, limit: int, window: float, member: str) -> tuple[bool, float]:
+        self._windows[key] = window
         ok, result = await self._remote(lambda: self.remote.take_window(key, limit, window, member))
         if ok:
             if result[0]:
                 self.local.take_window_now(key, 1 << 30, window, member)  # mirror, never refused
             return result
-        taken, wait = self.local.take_window_now(key, self._share(limit), window, member)
-        if taken:
-            self._outage_windows.setdefault(key, (window, set()))[1].add(member)
-        return taken, wait
+        return self.local.take_window_now(key, self._share(limit), window, member)
 
     async def acquire_slot(self, key: str, limit: int, holder: str, lease: float) -> bool:
         ok, result = await self._remote(lambda: self.remote.acquire_slot(key, limit, holder, lease))
