@@ -31,6 +31,7 @@ from fcc.core.events import (
 from fcc.core.errors import AnthropicError, make_error, map_upstream_error, parse_retry_after, redact
 from fcc.core.dialects.openai_chat_stream import OpenAIChatReader
 from fcc.core.dialects.openai_responses_stream import OpenAIResponsesReader
+from fcc.core.text_tools import recogniser_for
 from fcc.router import Route
 from fcc.engine.sidecar import ResponseWriter
 from fcc.engine.upstream import build_request, client_for, masked_headers
@@ -110,6 +111,11 @@ class Exchange:
         self.committed = False  # content reached the client
         self._write_lock = asyncio.Lock()
         self._last_write = time.monotonic()
+        # A text-tool reader also produces events from the keepalive (held text timing out):
+        # one lock keeps both producers' deliveries in production order.
+        self._deliver_lock = asyncio.Lock()
+        self._ordered = False
+        self._live: tuple | None = None  # (reader, held, accumulator) of the attempt streaming now
 
     # -------------------------------------------------------------- writing
     def _mark_first_byte(self) -> None:
@@ -139,8 +145,17 @@ class Exchange:
             await self._begin_stream()
         while True:
             await asyncio.sleep(1.0)
+            await self._flush_held_text()
             if time.monotonic() - self._last_write >= PING_EVERY:
                 await self._write([self.client.ping()])
+
+    async def _flush_held_text(self) -> None:
+        """Text held back as a possible tool call is released once it has waited too long."""
+        live = self._live
+        if live is None or not getattr(live[0], "holding", False):
+            return
+        reader, held, accumulator = live
+        await self._deliver(reader.flush_pending(time.monotonic()), held, accumulator, reader)
 
     # ------------------------------------------------------------------ run
     async def run(self) -> None:
@@ -264,6 +279,7 @@ class Exchange:
             slot.settle(True)  # the provider accepted the request: it is healthy again
             await self._stream(target, response, attempt, secrets, first_byte_timeout)
         finally:
+            self._live = None
             await response.aclose()
 
     async def _upstream_status(
@@ -300,7 +316,10 @@ class Exchange:
             reader: OpenAIChatReader | AnthropicSSEReader = AnthropicSSEReader(plan.route.client_model, plan.input_estimate)
             reader.started = True  # message_start is fcc's own (sent early or at commit)
             return reader
-        reader = OpenAIChatReader(plan.route.client_model, target.profile, message_id=plan.message_id, input_tokens=plan.input_estimate)
+        text_tools = recogniser_for(target.profile.text_tool_calls, target.model, plan.request)
+        self._ordered = text_tools is not None
+        reader = OpenAIChatReader(plan.route.client_model, target.profile, message_id=plan.message_id,
+                                  input_tokens=plan.input_estimate, text_tools=text_tools)
         reader.emitter.started = True  # message_start is fcc's own (sent early or by _commit)
         return reader
 
@@ -314,6 +333,7 @@ class Exchange:
         accumulator = MessageAccumulator() if not plan.stream else None
         if accumulator is not None:
             accumulator.add([_message_start(plan)])
+        self._live = (reader, held, accumulator)
         chunks = response.aiter_raw()
         loop = asyncio.get_running_loop()
         # Some servers send headers at once and the first token only after the model loads.
@@ -353,6 +373,15 @@ class Exchange:
     ) -> None:
         if not events:
             return
+        if not self._ordered:
+            await self._deliver_now(events, held, accumulator, reader, final)
+            return
+        async with self._deliver_lock:
+            await self._deliver_now(events, held, accumulator, reader, final)
+
+    async def _deliver_now(
+        self, events: list[dict], held: list[dict], accumulator: MessageAccumulator | None, reader, final: bool
+    ) -> None:
         self._account(events)
         if accumulator is not None:
             accumulator.add(events)
