@@ -20,6 +20,7 @@ from fcc.core.catalog import CATALOG
 from fcc.core.profiles import PROFILE_FIELDS, Profile, validate_profile
 from fcc.core.reasoning import POLICIES
 from fcc.users import User, parse_users, read_users_file
+from fcc.core.text_tools import setting_problems
 
 TIERS = ("opus", "sonnet", "haiku")
 # `main` is the tier route itself, so it has no class route of its own.
@@ -53,7 +54,24 @@ class Overrides(BaseModel):
     idle_timeout: float | None = Field(default=None, gt=0)
     connect_timeout: float | None = Field(default=None, gt=0)
     max_tokens_cap: int | None = Field(default=None, ge=1)
+    # Tool-call dialects recovered from the model's text (fcc.core.text_tools): names, all, auto, off.
+    text_tool_calls: tuple[str, ...] | None = None
     quirks: dict[str, Any] = Field(default_factory=dict)  # any other Profile field
+
+    @field_validator("text_tool_calls", mode="before")
+    @classmethod
+    def _dialect_list(cls, value: object) -> object:
+        if isinstance(value, bool):
+            return ("all" if value else "off",)  # YAML reads a bare `off` as false
+        return (value,) if isinstance(value, str) else value
+
+    @field_validator("text_tool_calls")
+    @classmethod
+    def _known_dialects(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        problems = setting_problems(value or ())
+        if problems:
+            raise ValueError(problems[0])
+        return value
 
 
 class ProviderEntry(Overrides):
@@ -93,7 +111,6 @@ class RouteEntry(TargetEntry):
     # Only for classes.long_context: requests estimated above this many tokens take it
     # (default: the context window of the route they would otherwise take).
     over_tokens: int | None = Field(default=None, ge=1)
-
     _fallback_slugs = field_validator("fallbacks", mode="before")(_slugs_are_entries)
 
     @field_validator("reasoning")

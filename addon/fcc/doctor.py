@@ -24,9 +24,10 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from fcc.config import env_base_url_name
+from fcc.config import ConfigError, env_base_url_name, load_config
 from fcc.core.catalog import CATALOG
 from fcc.core.profiles import Profile
+from fcc.core.text_tools import DIALECTS, resolve
 
 ANTHROPIC_VERSION = "2023-06-01"
 DEFAULT_TIMEOUT_SECONDS = 8.0
@@ -174,6 +175,37 @@ def listing_lines(profiles: Sequence[Profile], environ: Mapping[str, str]) -> li
     return lines
 
 
+def text_tool_lines(profiles: Sequence[Profile], environ: Mapping[str, str]) -> list[str]:
+    """Which tool-call dialects written as text fcc recovers: per provider setting, per route, per dialect."""
+    lines = ["Tool calls written as text that fcc turns into real tool calls "
+             "(routes.yaml `text_tool_calls` per route, or a provider's quirks):"]
+    groups: dict[str, list[str]] = {}
+    for p in profiles:
+        if p.transport != "openai_chat":
+            continue
+        setting = ", ".join(p.text_tool_calls) or "off"
+        label = {"all": "every dialect", "auto": "by model name (auto)", "off": "off"}.get(setting, setting)
+        groups.setdefault(label, []).append(p.id)
+    for label, ids in groups.items():
+        lines.append(f"  {label}: {', '.join(ids)}")
+    try:
+        config = load_config("", dict(environ))
+    except ConfigError as error:
+        lines.append(f"  routes: not loaded ({error})")
+    else:
+        for name, route in config.tiers.items():
+            target = route.target
+            if target.profile.transport != "openai_chat":
+                continue
+            dialects = resolve(target.profile.text_tool_calls, target.model)
+            lines.append(f"  route {name} -> {target.slug}: {', '.join(dialects) or 'none'}")
+    for dialect in DIALECTS.values():
+        opener = next((o for o in dialect.openers if o), "(whole message)")
+        models = ", ".join(m.replace("\\", "") for m in dialect.models)
+        lines.append(f"  dialect {dialect.name:<12} {opener:<30} auto for models matching: {models}")
+    return lines
+
+
 def select_for_check(
     catalog: Mapping[str, Profile], environ: Mapping[str, str], requested: Sequence[str]
 ) -> list[Profile]:
@@ -225,6 +257,9 @@ def doctor_main(
     shown = [catalog[i] for i in dict.fromkeys(args.provider)] if args.provider else list(catalog.values())
     print(f"fcc providers ({len(shown)}); keys come from the environment and are never shown:", file=out)
     for line in listing_lines(shown, environ):
+        print(line, file=out)
+    print("", file=out)
+    for line in text_tool_lines(shown, environ):
         print(line, file=out)
     if not args.check:
         print("\nRun `fcc doctor --check` to contact every provider with a key "

@@ -81,6 +81,8 @@ def _qwen_parameters(name: str, inner: str, tools: ToolSet) -> list[Call] | None
         if match is None:
             break
         value = match.group(2)
+        if "<parameter=" in value:
+            return None  # a parameter left open swallowed the next one: not a call we can trust
         value = value[1:] if value.startswith("\n") else value
         value = value[:-1] if value.endswith("\n") else value
         arguments[match.group(1).strip()] = spec.coerce(match.group(1).strip(), value)
@@ -175,6 +177,8 @@ def _glm_parse(body: str, tools: ToolSet) -> list[Call] | None:
         if arg is None:
             break
         key = arg.group(1).strip()
+        if "<arg_key>" in arg.group(2) or "<arg_key>" in key:
+            return None  # an unclosed tag swallowed the next argument
         arguments[key] = spec.coerce(key, arg.group(2))
         pos = arg.end()
     if stripped[pos:].strip():
@@ -318,16 +322,18 @@ class Dialect:
     anchored: bool = False
     # How a tool result is written back when history is replayed as text.
     result: str = "<tool_response>\n{content}\n</tool_response>"
+    # What closes a call region: a quoted example is text up to here (nested openers included).
+    closers: tuple[str, ...] = ()
 
 
 DIALECTS: dict[str, Dialect] = {
     d.name: d
     for d in (
         Dialect("hermes", ("<tool_call>", "\\u003ctool_call\\u003e"), _hermes_region, _render_hermes,
-                (r"qwen", r"hermes", r"qwq", r"nous")),
+                (r"qwen", r"hermes", r"qwq", r"nous"), closers=_HERMES_ENDS),
         Dialect("qwen3_coder", ("<tool_call>", "<function="), _qwen_region, _render_qwen,
-                (r"qwen3[-_.]?coder", r"qwen3\.5", r"qwen3[-_]next")),
-        Dialect("glm", ("<tool_call>",), _glm_region, _render_glm, (r"glm",)),
+                (r"qwen3[-_.]?coder", r"qwen3\.5", r"qwen3[-_]next"), closers=("</tool_call>", "</function>")),
+        Dialect("glm", ("<tool_call>",), _glm_region, _render_glm, (r"glm",), closers=("</tool_call>",)),
         Dialect("mistral", ("[TOOL_CALLS]",), MistralRegion, render_mistral,
                 (r"mistral", r"mixtral", r"devstral", r"codestral", r"ministral", r"magistral", r"pixtral"),
                 result="[TOOL_RESULTS]{content}[/TOOL_RESULTS]"),
@@ -336,9 +342,9 @@ DIALECTS: dict[str, Dialect] = {
         Dialect("json", ("",), JsonMessageRegion, render_json, (r"llama", r"qwen2\.5"), anchored=True,
                 result="Tool result:\n{content}"),
         Dialect("deepseek", ("<｜tool▁calls▁begin｜>",), _deepseek_region, _render_deepseek, (r"deepseek",),
-                result="<｜tool▁output▁begin｜>{content}<｜tool▁output▁end｜>"),
+                result="<｜tool▁output▁begin｜>{content}<｜tool▁output▁end｜>", closers=("<｜tool▁calls▁end｜>",)),
         Dialect("kimi", ("<|tool_calls_section_begin|>", "<|tool_call_section_begin|>"), _kimi_region, _render_kimi,
-                (r"kimi", r"moonshot")),
+                (r"kimi", r"moonshot"), closers=("<|tool_calls_section_end|>", "<|tool_call_section_end|>")),
     )
 }
 

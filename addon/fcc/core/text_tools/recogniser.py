@@ -108,6 +108,9 @@ class TextToolRecogniser:
         self._seen_text = False  # any visible text in this message (anchored dialects need none before)
         self._last = ""  # the last character released as text
         self._anchor_tried = False
+        # A quoted call example is text up to its closer, including openers nested in it.
+        self._quoted_closers: tuple[str, ...] = ()
+        self._quoted_tail = ""
         self.calls = 0
         self._hold_epoch = 0
         self._hold_seen: tuple[int, float] | None = None  # (epoch, first time flush_pending saw it)
@@ -232,19 +235,25 @@ class TextToolRecogniser:
                 self._text(text[released:at], out)
                 released = at
             search_from = at + 1
-            if self._last in _QUOTES or self._context.in_code():
+            if self._quoted_closers or self._context.in_code():
                 continue
             opener = next((o for o in self._opener_list if text.startswith(o, at)), None)
-            if opener is not None:
-                self._start_region(opener)
-                return text[at + len(opener) :]
-            if len(text) - at < self._longest:
-                rest = text[at:]
-                if any(o.startswith(rest) for o in self._opener_list):
-                    self._pending = rest
-                    if not (continuing and at == 0):
-                        self._hold_epoch += 1  # a new hold: its time bound starts now
-                    return ""
+            if opener is None:
+                if len(text) - at < self._longest:
+                    rest = text[at:]
+                    if any(o.startswith(rest) for o in self._opener_list):
+                        self._pending = rest  # decided by the next piece (quoted or not)
+                        if not (continuing and at == 0):
+                            self._hold_epoch += 1  # a new hold: its time bound starts now
+                        return ""
+                continue
+            if self._last in _QUOTES:
+                # A blank line also ends it, so one unclosed quote cannot silence the rest of the message.
+                closers = tuple(c for d in self._openers[opener] for c in d.closers)
+                self._quoted_closers = ("\n\n", *closers) if closers else ()
+                continue
+            self._start_region(opener)
+            return text[at + len(opener) :]
         if released < len(text):
             self._text(text[released:], out)
         return ""
@@ -260,6 +269,12 @@ class TextToolRecogniser:
             return
         self._context.update(text)
         self._last = text[-1]
+        if self._quoted_closers:
+            window = self._quoted_tail + text
+            if any(closer in window for closer in self._quoted_closers):
+                self._quoted_closers, self._quoted_tail = (), ""
+            else:
+                self._quoted_tail = window[-max(map(len, self._quoted_closers)) :]
         if not self._segment_text:
             if text.isspace():
                 self._ws += text
