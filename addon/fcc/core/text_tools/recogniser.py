@@ -26,6 +26,7 @@ exactly as it came, including every near miss, once it is clearly not a call.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -84,22 +85,44 @@ class _Region:
         return Verdict("reject")
 
 
+@dataclass(frozen=True, slots=True)
+class _Tables:
+    """Per dialect set, built once: which dialects share an opener, and the trigger search."""
+
+    openers: dict[str, tuple[Dialect, ...]]
+    opener_list: tuple[str, ...]
+    longest: int
+    anchored: tuple[Dialect, ...]
+    trigger: re.Pattern[str] | None
+
+
+@functools.lru_cache(maxsize=64)
+def _tables(dialects: tuple[Dialect, ...]) -> _Tables:
+    openers: dict[str, list[Dialect]] = {}
+    for dialect in dialects:
+        for opener in dialect.openers:
+            if opener:
+                openers.setdefault(opener, []).append(dialect)
+    # Longest first, so `<tool_call>` is never mistaken for a shorter opener it starts with.
+    opener_list = tuple(sorted(openers, key=len, reverse=True))
+    firsts = "".join(sorted({opener[0] for opener in openers}))
+    return _Tables(
+        {o: tuple(ds) for o, ds in openers.items()}, opener_list, max((len(o) for o in opener_list), default=0),
+        tuple(d for d in dialects if d.anchored), re.compile("[" + re.escape(firsts) + "]") if firsts else None,
+    )
+
+
 class TextToolRecogniser:
     def __init__(self, dialects: Sequence[Dialect], tools: ToolSet, limits: Limits = Limits()) -> None:
         self.tools = tools
         self.limits = limits
         self.dialect_names = tuple(d.name for d in dialects)
-        self._openers: dict[str, list[Dialect]] = {}
-        self._anchored = [d for d in dialects if d.anchored]
-        for dialect in dialects:
-            for opener in dialect.openers:
-                if opener:
-                    self._openers.setdefault(opener, []).append(dialect)
-        # Longest first, so `<tool_call>` is never mistaken for a shorter opener it starts with.
-        self._opener_list = sorted(self._openers, key=len, reverse=True)
-        self._longest = max((len(o) for o in self._opener_list), default=0)
-        firsts = "".join(sorted({opener[0] for opener in self._openers}))
-        self._trigger = re.compile("[" + re.escape(firsts) + "]") if firsts else None
+        tables = _tables(tuple(dialects))
+        self._openers = tables.openers
+        self._opener_list = tables.opener_list
+        self._longest = tables.longest
+        self._anchored = tables.anchored
+        self._trigger = tables.trigger
         self._context = CodeContext()
         self._pending = ""  # a proper prefix of an opener, at the end of the text so far
         self._region: _Region | None = None
@@ -122,6 +145,19 @@ class TextToolRecogniser:
         return bool(self._pending or self._region is not None)
 
     def feed(self, text: str) -> list[Piece]:
+        if (
+            self._segment_text
+            and self._region is None
+            and not self._pending
+            and not self._quoted_closers
+            and (self._anchor_tried or self._seen_text or not self._anchored)
+            and (self._trigger is None or self._trigger.search(text) is None)
+        ):
+            # Fast path: visible text with no marker candidate (nearly every chunk).
+            if text:
+                self._context.update(text)
+                self._last = text[-1]
+            return [("text", text)] if text else []
         out: list[Piece] = []
         if text:
             self._consume(text, out)
