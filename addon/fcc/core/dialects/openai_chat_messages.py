@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from fcc.core.profiles import Profile
 from fcc.core.sse import dumps
+from fcc.core.text_tools.replay import result_text, split_recovered
 from fcc.core.tools import ToolIdCodec, decode_state
 
 BILLING_PREFIX = "x-anthropic-billing-header:"
@@ -81,6 +82,7 @@ class MessageBuilder:
         self.codec = codec
         self.messages: list[dict] = []
         self._open_calls: list[str] = []  # provider ids awaiting a result, in call order
+        self._text_calls: dict = {}  # client id -> dialect: recovered calls replayed as text (text_tools.replay)
 
     def build(self, turns: list) -> list[dict]:
         for turn in turns:
@@ -150,6 +152,8 @@ class MessageBuilder:
             text = (text + "\n" if text else "") + f"[{len(images)} image(s) from this tool result follow]"
         if block.get("is_error"):
             text = f"[tool error] {text}" if text else "[tool error]"
+        if client_id in self._text_calls:
+            return [{"type": "text", "text": result_text(self._text_calls.pop(client_id), text or "(empty)")}, *images]
         if provider_id not in self._open_calls:
             # A result with no matching call: keep it visible as user text rather than break the template.
             images.insert(0, {"type": "text", "text": f"[tool result {client_id}]\n{text}"})
@@ -200,6 +204,10 @@ class MessageBuilder:
         reasoning_text = "\n\n".join(thinking)
         if replay == "think_tags" and reasoning_text:
             text = f"<think>\n{reasoning_text}\n</think>\n\n{text}"
+        calls, written, recovered = split_recovered(calls, self.profile.text_tool_replay)
+        if written:
+            text = f"{text}\n{written}" if text else written
+            self._text_calls.update(recovered)
         tool_calls = [self._tool_call(block, signatures) for block in calls]
         if text:
             message["content"] = text
