@@ -390,3 +390,30 @@ def test_a_stream_cut_after_content_is_reported_as_a_failed_turn(chat_rig: Rig) 
     assert run.returncode != 0
     assert "stream closed before response.completed" not in run.stdout, "the failure must carry fcc's message"
     assert "connection lost mid-stream" in run.stdout + run.stderr or "ended before" in run.stdout + run.stderr
+
+
+def test_codex_is_served_by_the_fallback_when_the_primary_is_rate_limited(
+    codex_bin: str, mitmdump_factory: Callable[..., MitmdumpProcess], tmp_path: Path
+) -> None:
+    """Same engine as Claude Code: a 429 before commit moves to the fallback, and Codex never sees it."""
+    marker = f"FCCDONE{secrets.token_hex(5)}"
+    with ScriptedUpstream(default=openai_error(429, "Rate limit reached", retry_after=30)) as primary, \
+            ScriptedUpstream(default=openai_text_stream(f"From the fallback. {marker}", model="backup")) as backup:
+        routes = tmp_path / "routes.yaml"
+        routes.write_text(
+            "providers:\n"
+            f"  primary: {{like: vllm, base_url: '{primary.url('/v1')}'}}\n"
+            f"  backup: {{like: vllm, base_url: '{backup.url('/v1')}'}}\n"
+            "models:\n  codex: {model: primary/main-model, fallbacks: [backup/backup-model]}\n"
+        )
+        proxy = mitmdump_factory(env={"FCC_CONFIG": str(routes), "MODEL": None, "MODEL_CODEX": None})
+        proxy.wait_for_output("fcc addon active", timeout=15)
+        rig = Rig(backup, proxy, lambda *_: None, [])  # type: ignore[arg-type]
+        try:
+            run = run_codex(codex_bin, proxy.base_url, tmp_path / "codex", "gpt-5.5", "say something")
+            rig.runs.append(run)
+            assert run.returncode == 0 and marker in run.last_message
+            assert len(primary.requests) >= 1 and backup.requests[0].json_body["model"] == "backup-model"
+            assert not any(e.get("type") == "error" for e in run.events), "Codex saw the primary's 429"
+        finally:
+            _dump(rig)
