@@ -1,7 +1,8 @@
-"""mitmproxy entry script: `mitmdump -s addon/fcc.py`.
+"""mitmproxy entry script for a checkout: `mitmdump -s addon/fcc.py`.
 
 Thin on purpose: mitmproxy re-imports this file whenever it changes, so all
-state lives in the `fcc` package next to it.
+state lives in the `fcc` package next to it. The installed package carries its
+own twin, fcc/mitm/entry_script.py, which `fcc run` and `fcc web` load.
 """
 
 import os

@@ -10,14 +10,15 @@ from pathlib import Path
 from fcc.launch import launch_flags
 from fcc.users import new_token
 
-ADDON_SCRIPT = Path(__file__).resolve().parent.parent / "fcc.py"
+# Inside the package, so that an installed fcc (not only a checkout) can start mitmproxy with it.
+ADDON_SCRIPT = Path(__file__).resolve().parent / "mitm" / "entry_script.py"
 DEFAULT_URL = "http://127.0.0.1:8082"
 BYPASS_VARIABLES = ("CLAUDE_CODE_USE_BEDROCK", "CLAUDE_CODE_USE_VERTEX", "CLAUDE_CODE_USE_FOUNDRY")
 
 USAGE = """usage: fcc <command> [options]
 
 commands:
-  run [mitmdump options]    start the proxy (mitmdump -s addon/fcc.py ...), default 127.0.0.1:8082
+  run [mitmdump options]    start the proxy (mitmdump -s fcc/mitm/entry_script.py ...), default 127.0.0.1:8082
   web [mitmweb options]     the same with mitmproxy's web inspector; open the address it prints
                             (mitmweb >= 11.1 adds a ?token=; --set web_password=... fixes one)
   claude [claude options]   run Claude Code against a running fcc (FCC_URL, default http://127.0.0.1:8082)
