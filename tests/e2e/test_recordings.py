@@ -6,7 +6,9 @@ directory: a new recording is a new test. Each runs mitmdump with
 and checks that the answer
 
 - is a valid Anthropic answer: a stream passes the strict event grammar and the
-  official SDK's accumulator; a JSON body is a Message or an error envelope, and
+  official SDK's accumulator; a JSON body is a Message or an error envelope
+  (a Codex exchange, `/v1/responses`: a Responses stream numbered from 0 that ends in
+  a terminal event, or an OpenAI error body), and
 - has the recorded status and is the recorded answer: byte-identical (replay reuses
   the recorded message id), or at least the same events adding up to the same
   message, so a deliberate change of wire details does not need a re-recording.
@@ -79,7 +81,10 @@ def test_recorded_exchange_replays_to_a_valid_identical_answer(path: Path, mitmd
     recorded = doc["client_response"]
     output = proxy.output()
     assert answer.status_code == recorded["status"], output
-    check_valid_anthropic_answer(answer)
+    if request["path"].split("?", 1)[0].endswith("/responses"):
+        check_valid_responses_answer(answer)
+    else:
+        check_valid_anthropic_answer(answer)
     expected = decode_body(recorded["body"])
     if answer.content != expected:
         # Bytes may legitimately change with the translator (field order, an extra field);
@@ -92,6 +97,11 @@ def test_recorded_exchange_replays_to_a_valid_identical_answer(path: Path, mitmd
 
 def meaning(body: bytes) -> object:
     """What a client makes of an answer: the event sequence and the accumulated message, or the JSON."""
+    if body.startswith(b"event: response."):
+        events = [json.loads(line[6:]) for line in body.decode().splitlines() if line.startswith("data: ")]
+        final = dict(events[-1].get("response") or {})
+        final.pop("created_at", None)  # a clock reading
+        return [e["type"] for e in events], final
     if body.startswith(b"event:"):
         events = [e for e in read_raw_events(body) if e.name != "ping"]
         accumulator = MessageAccumulator()
@@ -118,3 +128,19 @@ def check_valid_anthropic_answer(answer: httpx.Response) -> None:
         assert message.stop_reason is not None and message.content
     else:
         assert body["type"] == "error" and body["error"]["type"] and body["error"]["message"], body
+
+
+def check_valid_responses_answer(answer: httpx.Response) -> None:
+    """What Codex needs (research/codex-client.md): numbered events, items done, one terminal event."""
+    if not answer.headers.get("content-type", "").startswith("text/event-stream"):
+        assert set(answer.json()["error"]) >= {"message", "type", "code"}
+        return
+    events = [json.loads(line[6:]) for line in answer.text.splitlines() if line.startswith("data: ")]
+    assert [e["sequence_number"] for e in events] == list(range(len(events)))
+    assert events[0]["type"] == "response.created"
+    assert events[-1]["type"] in ("response.completed", "response.failed", "response.incomplete")
+    if events[-1]["type"] == "response.completed":
+        done = [e["item"] for e in events if e["type"] == "response.output_item.done"]
+        assert done and events[-1]["response"]["output"] == done
+        usage = events[-1]["response"]["usage"]
+        assert usage["total_tokens"] == usage["input_tokens"] + usage["output_tokens"]
