@@ -417,3 +417,16 @@ def test_codex_is_served_by_the_fallback_when_the_primary_is_rate_limited(
             assert not any(e.get("type") == "error" for e in run.events), "Codex saw the primary's 429"
         finally:
             _dump(rig)
+
+
+def test_a_slow_provider_gets_codex_an_early_stream_with_keepalives(chat_rig: Rig) -> None:
+    """The provider thinks for 16 s before its first byte: Codex hears response.created after a few
+    seconds and in_progress keepalives after that, and still takes the answer as one turn."""
+    from tests.support.upstream_responses import SlowFirstByte
+
+    marker = f"FCCDONE{secrets.token_hex(5)}"
+    chat_rig.upstream.script(SlowFirstByte(16.0, openai_text_stream(f"Finally. {marker}", model=UPSTREAM_MODEL)))
+    run = chat_rig.codex("gpt-5.5", "say something")
+    assert run.returncode == 0 and marker in run.last_message
+    assert len(chat_rig.upstream.requests) == 1, "Codex did not give up and retry while fcc kept the stream alive"
+    assert not any(e.get("type") == "error" for e in run.events)

@@ -8,7 +8,7 @@ import pytest
 
 from fcc.core.dialects.client_writers import ResponsesClientWriter, ResponsesContext
 from fcc.core.dialects.responses_request import thinking_block
-from fcc.core.dialects.responses_stream import KEEPALIVE, ResponsesWriter, response_from_message, responses_usage
+from fcc.core.dialects.responses_stream import ResponsesWriter, response_from_message, responses_usage
 from fcc.core.dialects.responses_tools import ToolInfo, ToolMap
 from fcc.core.errors import make_error
 from fcc.core.events import BlockEmitter, MessageAccumulator
@@ -189,16 +189,20 @@ def test_a_stream_without_a_terminal_event_fails_instead_of_hanging() -> None:
     assert writer.finish() == []
 
 
-def test_ping_is_an_sse_comment_and_nothing_follows_the_end() -> None:
+def test_ping_is_a_small_in_progress_event_and_nothing_follows_the_end() -> None:
+    """Codex's idle timer counts events, so a keepalive must be one (an SSE comment is not)."""
     writer = ResponsesWriter("m")
+    assert writer.feed([{"type": "ping"}]) == []  # nothing before the response began
     emitter = BlockEmitter("m")
     out = emitter.start_message() + [{"type": "ping"}]
     emitter.text("x", out)
     emitter.stop("end_turn", {}, out)
-    chunks = writer.feed(out)
-    assert KEEPALIVE in chunks
+    events = decode(writer.feed(out))
+    assert types(events)[:3] == ["response.created", "response.in_progress", "response.in_progress"]
+    assert set(events[2]["response"]) == {"id", "object", "created_at", "status", "model"}
+    assert_sequence_numbers(events)
     assert writer.feed([{"type": "ping"}]) == []
-    assert types(decode(chunks))[-1] == "response.completed"
+    assert types(events)[-1] == "response.completed"
 
 
 def test_non_stream_response_equals_the_streamed_final_response() -> None:

@@ -76,7 +76,7 @@ class ResponsesClientWriter:
         return self.writer.feed(events)
 
     def ping(self) -> bytes:
-        return self.writer.feed([{"type": "ping"}])[0]
+        return b"".join(self.writer.feed([{"type": "ping"}]))
 
     def stream_error(self, error: AnthropicError) -> list[bytes]:
         out: list[bytes] = []

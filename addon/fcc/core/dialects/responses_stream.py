@@ -25,7 +25,6 @@ from fcc.core.sse import encode_event
 from fcc.core.tools import decode_state, encode_state
 
 Event = dict
-KEEPALIVE = b": keepalive\n\n"  # an SSE comment: Codex's idle timer sees bytes, its parser nothing
 
 # Anthropic error types -> the Responses error codes Codex acts on (codex-rs sse/responses.rs).
 _ERROR_CODES = {
@@ -132,12 +131,18 @@ class ResponsesWriter:
                 self._usage.update({k: v for k, v in (event.get("usage") or {}).items() if v is not None})
             elif kind == "message_stop":
                 self.complete(out)
-            elif kind == "ping":
-                out.append(KEEPALIVE)
+            elif kind == "ping" and self.started:
+                self._keepalive(out)
             elif kind == "error":
                 error = event.get("error") or {}
                 self.fail(str(error.get("type") or "api_error"), str(error.get("message") or "upstream error"), out)
         return out
+
+    def _keepalive(self, out: list[bytes]) -> None:
+        """Codex's idle timer counts SSE events, not bytes (an SSE comment would not reset it): a real,
+        small `response.in_progress` tells it the response is still being made."""
+        light = {k: self.response[k] for k in ("id", "object", "created_at", "status", "model")}
+        self._emit(out, "response.in_progress", response=light)
 
     def start(self, out: list[bytes]) -> None:
         if self.started:
