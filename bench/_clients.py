@@ -25,7 +25,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import _workload  # noqa: E402
+import _workload
 
 _BODIES: dict[str, bytes] = {}
 

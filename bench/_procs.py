@@ -20,7 +20,7 @@ from pathlib import Path
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 _PROXY_ENV = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
-_STARTED: list["Child"] = []
+_STARTED: list[Child] = []
 _LOCK = threading.Lock()
 
 

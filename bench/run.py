@@ -28,9 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import _procs  # noqa: E402
-import _report  # noqa: E402
-import _targets  # noqa: E402
+import _procs
+import _report
+import _targets
 
 
 @dataclass(frozen=True)

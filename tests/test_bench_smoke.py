@@ -10,9 +10,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
-import _stats  # noqa: E402
-import _workload  # noqa: E402
-from _clients import StreamCheck  # noqa: E402
+import _stats
+import _workload
+from _clients import StreamCheck
 
 
 def test_percentile_interpolates_like_numpy():

@@ -7,7 +7,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
-import translate_bench  # noqa: E402
+import translate_bench
 
 
 def test_the_text_tool_stream_is_recovered_only_with_recognition_on() -> None:

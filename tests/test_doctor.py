@@ -115,7 +115,7 @@ def test_200_is_reachable_and_the_key_is_sent_but_never_printed(upstream: tuple[
 def test_401_is_auth_failed_and_an_echoed_key_is_not_printed(upstream: tuple[FakeProvider, str]) -> None:
     provider, url = upstream
     provider.status = 401
-    provider.body = '{"error":{"message":"Incorrect API key provided: %s"}}' % FAKE_KEY
+    provider.body = '{"error":{"message":"Incorrect API key provided: ' + FAKE_KEY + '"}}'
     code, output = _run(["--check"], {"fake": _hosted(f"{url}/v1")}, {KEY_VARIABLE: FAKE_KEY})
     assert code == 1
     assert "auth failed" in _check_line(output)

@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip("prometheus_client")
 
-from fcc.engine import admission, metrics  # noqa: E402
+from fcc.engine import admission, metrics
 
 
 @pytest.fixture

@@ -416,7 +416,7 @@ def test_show_upstream_adds_linked_flows_to_mitmwebs_view_and_keeps_it_bounded()
     view = View()
     with taddons.context(view) as tctx:
         tctx.options.add_option("fcc_max_flows", str, "4", "")
-        for round_ in range(2):
+        for _round in range(2):
             client = _client_flow({"model": "m", "messages": []}, [_attempt(429, []), _attempt(200, [(0.0, b"data: {}\n\n")])])
             client.metadata["fcc_original_url"] = "https://api.anthropic.com/v1/messages?beta=true"
             client.request.url = "http://127.0.0.1:5555/fcc/one-time-token"

@@ -11,10 +11,10 @@ import pytest
 
 pytest.importorskip("redis")
 
-from fcc.engine import shared_state  # noqa: E402
-from fcc.engine.redis_state import RedisState  # noqa: E402
-from fcc.engine.shared_state import MemoryState, SharedState  # noqa: E402
-from tests.support.redis_server import RedisServer  # noqa: E402
+from fcc.engine import shared_state
+from fcc.engine.redis_state import RedisState
+from fcc.engine.shared_state import MemoryState, SharedState
+from tests.support.redis_server import RedisServer
 
 WINDOW = 30.0
 

@@ -400,7 +400,7 @@ def test_missing_shared_skips_locally_and_fails_under_ci(monkeypatch: pytest.Mon
     [param] = sample_params()
     assert not param.marks  # runs under CI...
     with pytest.raises(pytest.fail.Exception, match="wire samples are not shipped"):
-        param.values[0].body  # ...and fails on first use
+        _ = param.values[0].body  # ...and fails on first use
 
 
 def _is_json(text: str) -> bool:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +92,7 @@ def load_capture(name: str) -> list[CapturedRequest]:
     return list(_load(directory.resolve() / name))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load(path: Path) -> tuple[CapturedRequest, ...]:
     records: list[CapturedRequest] = []
     bodies_by_seq: dict[Any, Any] = {}

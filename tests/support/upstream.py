@@ -339,7 +339,7 @@ async def _client_closed_within(reader: asyncio.StreamReader, exchange: Exchange
 
     try:
         await asyncio.wait_for(until_eof(), seconds)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return False
     except ConnectionError:
         pass

@@ -12,7 +12,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 Framing = Literal["chunked", "close", "length"]
 
@@ -123,7 +123,7 @@ class CutMidStream:
     after_chunks: int
 
 
-Response = Union[Stream, JsonResponse, RawResponse, Refuse, Hang, SlowFirstByte, StallMidStream, CutMidStream]
+Response = Stream | JsonResponse | RawResponse | Refuse | Hang | SlowFirstByte | StallMidStream | CutMidStream
 
 
 # ------------------------------------------------------------ SSE framing ---

@@ -161,7 +161,7 @@ def _parse_seconds_or_date(value: str) -> float | None:
         return None
     if when is None:
         return None
-    now = _dt.datetime.now(when.tzinfo or _dt.timezone.utc)
+    now = _dt.datetime.now(when.tzinfo or _dt.UTC)
     return max(0.0, (when - now).total_seconds())
 
 

@@ -131,7 +131,7 @@ class ProviderGate:
                 return True
             try:
                 await asyncio.wait_for(self._probe_done.wait(), max(0.01, deadline - time.monotonic()))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise AdmissionTimeout(self.wait_estimate()) from None
 
     def _end_probe(self, healthy: bool) -> None:
@@ -179,7 +179,7 @@ class ProviderGate:
             if self._slots is not None:
                 try:
                     await asyncio.wait_for(self._slots.acquire(), max(0.01, max_wait))
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     raise AdmissionTimeout(self.wait_estimate()) from None
                 acquired = True
                 holder = await self._shared_slot(deadline)
@@ -188,7 +188,7 @@ class ProviderGate:
             try:
                 # One queue, first come first served: cooldown, probe verdict, then the window.
                 await asyncio.wait_for(self._turn.acquire(), max(0.01, deadline - time.monotonic()))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise AdmissionTimeout(self.wait_estimate()) from None
             try:
                 slot = Slot(self, await self._claim_probe_or_wait(deadline))

@@ -11,7 +11,6 @@ fed while it waits. After commit a failure becomes one final `event: error`.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 import time
@@ -264,7 +263,7 @@ class Exchange:
         try:
             first_byte_timeout = min(profile.first_byte_timeout, max(1.0, time_left))
             response = await asyncio.wait_for(client.send(request, stream=True), first_byte_timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             attempt.error = f"no response within {first_byte_timeout:.0f} s"
             raise _Failure(make_error(529, f"{target.slug}: {attempt.error}"), retryable=True) from None
         except httpx.HTTPError as exc:
@@ -292,7 +291,7 @@ class Exchange:
                     body += chunk
                     if len(body) > ERROR_BODY_LIMIT:
                         break
-        except (asyncio.TimeoutError, httpx.HTTPError):
+        except (TimeoutError, httpx.HTTPError):
             pass
         attempt.raw += body
         error = map_upstream_error(

@@ -26,7 +26,7 @@ _BACKGROUND: set[asyncio.Task] = set()
 
 
 def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc)
+    return datetime.datetime.now(datetime.UTC)
 
 
 def day_key(now: datetime.datetime | None = None) -> str:

@@ -187,18 +187,6 @@ def openai_sse_priority(data: bytes, content_type: str | None) -> float:
     return 2.0 if _is_sse(data, content_type) and b'"choices"' in head and b"message_start" not in head else 0.0
 
 
-def responses_sse_priority(data: bytes, content_type: str | None) -> float:
-    head = data[:8192]
-    return 2.0 if _is_sse(data, content_type) and b'"type":"response.' in head.replace(b'": "', b'":"') else 0.0
-
-
-def responses_request_priority(data: bytes, content_type: str | None, flow, http_message) -> float:
-    if not isinstance(http_message, http.Request) or not data.lstrip().startswith(b"{"):
-        return 0.0
-    path = str((getattr(flow, "metadata", None) or {}).get("fcc_original_url") or http_message.path)
-    return 2.0 if path.split("?", 1)[0].endswith("/responses") else 0.0
-
-
 def anthropic_request_priority(data: bytes, content_type: str | None, flow, http_message) -> float:
     if not isinstance(http_message, http.Request) or not data.lstrip().startswith(b"{"):
         return 0.0

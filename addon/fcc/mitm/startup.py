@@ -30,7 +30,7 @@ from collections.abc import Iterable, Mapping
 from mitmproxy import ctx, optmanager
 from mitmproxy.proxy import mode_specs
 
-from fcc.launch import ANTHROPIC_HOST, DEFAULTS, as_flags
+from fcc.launch import DEFAULTS, as_flags
 
 log = logging.getLogger("fcc")
 

@@ -58,7 +58,7 @@ _SECRET_ENV = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIALS?)$", re
 _FILE_NAME = re.compile(r"^(\d{4,})-.*\.ya?ml$")
 MIN_SECRET_LENGTH = 8  # shorter values (e.g. ANTHROPIC_AUTH_TOKEN=dummy) would mangle ordinary words
 
-ACTIVE: "Recorder | None" = None  # set by the addon's configure; survives a reload of the entry script
+ACTIVE: Recorder | None = None  # set by the addon's configure; survives a reload of the entry script
 
 
 # ------------------------------------------------------------------ scrubbing
@@ -79,7 +79,7 @@ class Scrubber:
         unique = {s for s in secrets if s and len(s) >= MIN_SECRET_LENGTH}
         self.secrets = tuple(sorted(unique, key=len, reverse=True))
 
-    def with_secrets(self, extra: Iterable[str]) -> "Scrubber":
+    def with_secrets(self, extra: Iterable[str]) -> Scrubber:
         return Scrubber((*self.secrets, *extra))
 
     def text(self, value: str) -> str:
@@ -226,7 +226,7 @@ def exchange_document(flow, scrubber: Scrubber) -> dict:
         handled = "local"  # answered by fcc itself (count_tokens, models, a request error)
     doc: dict[str, Any] = {
         "fcc_recording": FORMAT_VERSION,
-        "recorded_at": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "recorded_at": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "message_id": getattr(plan, "message_id", None),
         "handled": handled,
         "user": flow.metadata.get("fcc_user"),  # the name only: tokens are never recorded

@@ -40,7 +40,7 @@ SPEEDS = ("original", "fast")
 VOLATILE_FIELDS = frozenset({"metadata", "user", "prompt_cache_key", "safety_identifier", "session_id", "stream_options"})
 _FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding", "content-encoding", "connection", "keep-alive"})
 
-ACTIVE: "Cassette | None" = None  # set by the addon's configure; survives a reload of the entry script
+ACTIVE: Cassette | None = None  # set by the addon's configure; survives a reload of the entry script
 
 
 def body_key(body: bytes | Any) -> str:
@@ -158,7 +158,7 @@ def recorded_failure(error: str) -> BaseException:
     (its own timeouts) and "[connection lost mid-stream: ]<httpx error type>: <message>".
     """
     if error.startswith(("no response within", "upstream went silent")):
-        return asyncio.TimeoutError()
+        return TimeoutError()
     match = _ENGINE_ERROR.match(error)
     if match:
         kind = getattr(httpx, match.group(1), None)

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 from fcc.core.text_tools.dialects import Dialect
 from fcc.core.text_tools.markdown import CodeContext
-from fcc.core.text_tools.regions import ACCEPT, NEED, Call, Verdict
+from fcc.core.text_tools.regions import ACCEPT, NEED, Verdict
 from fcc.core.text_tools.schema import ToolSet
 
 Piece = tuple[str, object]  # ("text", str) | ("call", Call)
