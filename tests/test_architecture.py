@@ -23,6 +23,7 @@ LAZY_IMPORTS lists them with the reason.
 from __future__ import annotations
 
 import ast
+import importlib
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +54,9 @@ LAYERS = (
     # yaml: `fcc run` reads mitmproxy's config.yaml so that it adds no flag contradicting it (fcc.launch).
     Layer("cli", CLI, ("fcc.core", *CONFIG), frozenset({"httpx", "yaml"})),
 )
+
+# Extras a module may need that a plain install lacks (the `team` extra).
+OPTIONAL_DEPENDENCIES = frozenset({"redis", "prometheus_client"})
 
 # (importing module, imported module) -> why it is imported inside a function.
 LAZY_IMPORTS = {
@@ -194,6 +198,17 @@ def test_entry_script_imports_only_the_mitm_layer() -> None:
     imports = imports_of(ENTRY_SCRIPT.read_text(encoding="utf-8"), "__entry_script__")
     fcc_targets = [imp.target for imp in imports if imp.target.split(".")[0] == "fcc"]
     assert fcc_targets and all(_is_member(target, "fcc.mitm") for target in fcc_targets), fcc_targets
+
+
+@pytest.mark.parametrize("module", sorted({module_name(p) for p in PACKAGE_DIR.rglob("*.py")} - {"fcc", "fcc.mitm.entry_script"}))
+def test_every_module_imports(module: str) -> None:
+    """A name one module takes from another that no longer has it fails here, not at mitmdump's start."""
+    try:
+        importlib.import_module(module)
+    except ImportError as exc:
+        if exc.name in OPTIONAL_DEPENDENCIES:
+            pytest.skip(f"{module} needs {exc.name} (optional)")
+        raise
 
 
 def test_no_module_shadows_the_stdlib() -> None:

@@ -25,6 +25,7 @@ from fcc.record import recording
 from fcc.record.copying import CopyingStream
 from fcc.record import replay
 from fcc.mitm import runtime
+from fcc.launch import ANTHROPIC_HOST
 from fcc.mitm import startup
 
 log = logging.getLogger("fcc")
@@ -32,7 +33,6 @@ log = logging.getLogger("fcc")
 logging.getLogger("httpx").setLevel(logging.WARNING)
 logging.getLogger("httpcore").setLevel(logging.WARNING)  # else ~12 debug records per upstream request
 
-ANTHROPIC_HOST = startup.ANTHROPIC_HOST
 MESSAGES = "/v1/messages"
 COUNT_TOKENS = "/v1/messages/count_tokens"
 MODELS = "/v1/models"
