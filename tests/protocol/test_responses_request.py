@@ -291,3 +291,17 @@ def test_an_interrupted_call_gets_a_placeholder_result_for_strict_providers() ->
     assert messages[4]["content"][0]["tool_use_id"] == "last"
     chat = translate_request(translate(items).request, CATALOG["mistral"], "m")
     assert validate_chat_request(chat) == []
+
+
+def test_tool_names_a_provider_would_refuse_are_made_safe_and_mapped_back() -> None:
+    long_namespace = "mcp__" + "very_long_server_name_" * 3
+    tools = [{"type": "namespace", "name": long_namespace, "tools": [{"type": "function", "name": "read.file", "parameters": {}}]},
+             {"type": "function", "name": "my tool", "parameters": {}}]
+    items = [user("x"), {"type": "function_call", "call_id": "c", "name": "read.file", "namespace": long_namespace, "arguments": "{}"},
+             {"type": "function_call_output", "call_id": "c", "output": "ok"}]
+    translated = translate(items, tools=tools)
+    names = [t["name"] for t in translated.request["tools"]]
+    assert all(len(n) <= 64 and n.replace("_", "").replace("-", "").isalnum() for n in names), names
+    assert names[1] == "my_tool"
+    assert translated.tool_map.lookup(names[0]) == ToolInfo("function", "read.file", long_namespace)
+    assert translated.request["messages"][1]["content"][0]["name"] == names[0]  # the replayed call uses the same name

@@ -9,12 +9,16 @@ a namespaced function is offered as `<namespace>__<name>`. Hosted tools that onl
 
 from __future__ import annotations
 
+import hashlib
+import re
 from dataclasses import dataclass, field
 
 # Namespaced functions are offered upstream as `<namespace>__<name>` (chat function names
 # allow [A-Za-z0-9_-]{1,64}); Codex's default namespace `functions` keeps bare names.
 NAMESPACE_SEPARATOR = "__"
 DEFAULT_NAMESPACE = "functions"
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+_MAX_NAME = 64
 CUSTOM_INPUT = "input"  # the one string argument a custom (freeform) tool gets upstream
 LOCAL_SHELL = "local_shell"
 _LOCAL_SHELL_SCHEMA = {
@@ -37,6 +41,15 @@ class ToolInfo:
     namespace: str | None = None
 
 
+def provider_name(name: str, namespace: str | None = None) -> str:
+    """The function name a provider accepts ([A-Za-z0-9_-]{1,64}) for a client tool, stably."""
+    raw = f"{namespace}{NAMESPACE_SEPARATOR}{name}" if namespace and namespace != DEFAULT_NAMESPACE else name
+    clean = _UNSAFE.sub("_", raw) or "tool"
+    if len(clean) > _MAX_NAME:
+        clean = f"{clean[:_MAX_NAME - 9]}_{hashlib.sha1(raw.encode()).hexdigest()[:8]}"
+    return clean
+
+
 @dataclass(slots=True)
 class ToolMap:
     """Upstream function name -> what the client declared."""
@@ -44,9 +57,7 @@ class ToolMap:
     tools: dict[str, ToolInfo] = field(default_factory=dict)
 
     def add(self, info: ToolInfo) -> str:
-        upstream = info.name
-        if info.namespace and info.namespace != DEFAULT_NAMESPACE:
-            upstream = f"{info.namespace}{NAMESPACE_SEPARATOR}{info.name}"
+        upstream = provider_name(info.name, info.namespace)
         self.tools[upstream] = info
         return upstream
 
@@ -62,11 +73,11 @@ class ToolMap:
     def upstream_name(self, name: str, namespace: object = None) -> str:
         """The upstream name of a call the client replays (`function_call.name` + `namespace`)."""
         if isinstance(namespace, str) and namespace and namespace != DEFAULT_NAMESPACE:
-            return f"{namespace}{NAMESPACE_SEPARATOR}{name}"
-        if name in self.tools:
-            return name
+            return provider_name(name, namespace)
+        if provider_name(name) in self.tools:
+            return provider_name(name)
         matches = [upstream for upstream, info in self.tools.items() if info.name == name]
-        return matches[0] if len(matches) == 1 else name
+        return matches[0] if len(matches) == 1 else provider_name(name)
 
 
 # ------------------------------------------------------------------ tools ---
