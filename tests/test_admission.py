@@ -75,6 +75,7 @@ class Timeline:
 @pytest.fixture
 def small_window(monkeypatch: pytest.MonkeyPatch) -> float:
     monkeypatch.setattr(admission, "WINDOW_SECONDS", 0.3)
+    monkeypatch.setattr(admission, "WINDOW_MARGIN_MIN", 0.0)  # timings below are in fractions of this window
     return 0.3
 
 

@@ -65,6 +65,7 @@ def test_outage_serves_locally_with_a_share_of_the_limit_then_resyncs(
                 for i in range(2):
                     assert (await replica.take_window("provider:p", 6, WINDOW, f"{replica.replica_id}:{i}"))[0]
             await until(lambda: a.replicas == 2 and b.replicas == 2)
+            await asyncio.sleep(0.3)  # a few heartbeats: each has read what the other holds
             await a.add_usage("user:u:day:x", {"requests": 1, "input_tokens": 10}, 600)
 
             own_redis.kill()

@@ -34,9 +34,11 @@ def redis_binary() -> str | None:
 
 
 class RedisServer:
-    """redis-server on 127.0.0.1, nothing saved to disk; stop() kills it, start() brings it back empty."""
+    """redis-server on 127.0.0.1; kill() is a crash, start() brings it back: empty, or with
+    `persistent` (an append-only file synced on every write) with everything it had."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, persistent: bool = False) -> None:
+        self.persistent = persistent
         binary = redis_binary()
         if binary is None:
             _missing("no redis-server binary")
@@ -52,7 +54,8 @@ class RedisServer:
     def start(self, timeout: float = 10.0) -> RedisServer:
         log = (self.dir / "redis.log").open("ab")
         self.popen = subprocess.Popen(
-            [self.binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no",
+            [self.binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
+             *(("--appendonly", "yes", "--appendfsync", "always") if self.persistent else ("--appendonly", "no")),
              "--dir", str(self.dir), "--daemonize", "no"],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )

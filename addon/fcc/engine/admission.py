@@ -29,6 +29,14 @@ SLOT_POLL = 0.05  # how often a waiter asks the shared state for a slot
 # Requests take a moment to reach the provider; counting them a little longer than its
 # window keeps fcc's count from expiring just before the provider's does.
 WINDOW_MARGIN_FRACTION = 1 / 120  # half a second of a one-minute window
+# ...and never less than this: the time from fcc's stamp to the provider's count is network
+# and scheduling, which does not shrink with a shorter window (FCC_WINDOW_SECONDS).
+WINDOW_MARGIN_MIN = 0.5
+
+
+def counted_window() -> float:
+    """How long a request stays in fcc's count of a provider's window."""
+    return WINDOW_SECONDS + max(WINDOW_SECONDS * WINDOW_MARGIN_FRACTION, WINDOW_MARGIN_MIN)
 
 
 _SERIAL = itertools.count()
@@ -104,7 +112,7 @@ class ProviderGate:
     async def _take_window(self, deadline: float) -> None:
         if not self.requests_per_minute:
             return
-        window = WINDOW_SECONDS * (1 + WINDOW_MARGIN_FRACTION)
+        window = counted_window()
         while True:
             await self._wait_cooldown(deadline)
             taken, wait = await shared_state.STATE.take_window(

@@ -22,7 +22,7 @@ from redis.backoff import NoBackoff
 
 _NOW = "local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
 
-# KEYS[1] window; ARGV limit, window_ms, member -> {taken 0/1, wait_ms}
+# KEYS[1] window; ARGV limit, window_ms, member -> {taken 0/1, wait_ms, stamps now in the window}
 TAKE_WINDOW = _NOW + """
 local limit = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
@@ -34,11 +34,11 @@ if n < limit then
   redis.call('PEXPIRE', KEYS[1], window)
   n = n + 1
   taken = 1
-  if n < limit then return {1, 0} end
+  if n < limit then return {1, 0, n} end
 end
 -- the stamp that has to leave before there is room again
 local oldest = redis.call('ZRANGE', KEYS[1], n - limit, n - limit, 'WITHSCORES')
-return {taken, math.max(0, tonumber(oldest[2]) + window - now)}
+return {taken, math.max(0, tonumber(oldest[2]) + window - now), n}
 """
 
 # KEYS[1] window; ARGV window_ms, then (age_ms, member) pairs -> stamps added
@@ -53,6 +53,13 @@ for i = 2, #ARGV, 2 do
 end
 if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('PEXPIRE', KEYS[1], window) end
 return added
+"""
+
+# KEYS[1] window; ARGV window_ms -> {member, age_ms, member, age_ms, ...} of the stamps in the window
+WINDOW_STAMPS = _NOW + """
+local found = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. (now - tonumber(ARGV[1])), '+inf', 'WITHSCORES')
+for i = 2, #found, 2 do found[i] = now - tonumber(found[i]) end
+return found
 """
 
 # KEYS[1] slots; ARGV limit, holder, lease_ms -> 1 held / 0 full
@@ -122,6 +129,7 @@ class RedisState:
         )
         self._take = self.redis.register_script(TAKE_WINDOW)
         self._stamps = self.redis.register_script(ADD_STAMPS)
+        self._window_stamps = self.redis.register_script(WINDOW_STAMPS)
         self._acquire = self.redis.register_script(ACQUIRE_SLOT)
         self._renew = self.redis.register_script(RENEW_SLOTS)
         self._extend = self.redis.register_script(EXTEND_COOLDOWN)
@@ -135,14 +143,24 @@ class RedisState:
         return bool(await self.redis.ping())
 
     async def take_window(self, key: str, limit: int, window: float, member: str) -> tuple[bool, float]:
-        taken, wait_ms = await self._take(keys=[self.key("window", key)], args=[limit, _ms(window), member])
-        return bool(taken), int(wait_ms) / 1000
+        taken, wait, _count = await self.take_window_counted(key, limit, window, member)
+        return taken, wait
+
+    async def take_window_counted(self, key: str, limit: int, window: float, member: str) -> tuple[bool, float, int]:
+        """take_window, and how many stamps (all replicas') the window holds now."""
+        taken, wait_ms, count = await self._take(keys=[self.key("window", key)], args=[limit, _ms(window), member])
+        return bool(taken), int(wait_ms) / 1000, int(count)
 
     async def add_stamps(self, key: str, entries: list[tuple[float, str]], window: float) -> int:
         args: list[Any] = [_ms(window)]
         for age, member in entries:
             args += [int(age * 1000), member]
         return int(await self._stamps(keys=[self.key("window", key)], args=args))
+
+    async def window_stamps(self, key: str, window: float) -> list[tuple[str, float]]:
+        """(member, age in seconds) of every stamp in the window, by Redis's clock."""
+        flat = await self._window_stamps(keys=[self.key("window", key)], args=[_ms(window)])
+        return [(flat[i], int(flat[i + 1]) / 1000) for i in range(0, len(flat), 2)]
 
     async def window_members(self, key: str) -> list[tuple[str, float]]:
         return await self.redis.zrange(self.key("window", key), 0, -1, withscores=True)

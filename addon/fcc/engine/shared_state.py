@@ -26,7 +26,7 @@ log = logging.getLogger("fcc")
 
 OP_TIMEOUT = 1.0  # a Redis call slower than this counts as Redis being down
 RETRY_EVERY = 1.0  # while down: how often to try Redis again
-HEARTBEAT_EVERY = 2.0  # while up: replica heartbeat and shared cooldown refresh
+HEARTBEAT_EVERY = 1.0  # while up: replica heartbeat, what the others hold, shared cooldowns
 REPLICA_TTL = 10.0
 
 
@@ -154,10 +154,14 @@ class MemoryState:
 class SharedState:
     """Redis first; this process's own `MemoryState` while Redis is unreachable.
 
-    While up, window stamps are mirrored locally, so that an outage starts from what this
-    replica itself sent. While down, each limit is divided by the replicas last seen alive
-    (their heartbeats), so N replicas together stay under the provider's limit; stamps,
-    cooldowns and usage taken meanwhile are pushed to Redis when it answers again.
+    While up, this replica's window stamps are mirrored locally, and every heartbeat reads
+    which stamps the other replicas hold (members are tagged with their replica). While down,
+    each of N replicas (the heartbeats last seen) keeps to a share, limit // N, of every
+    window, counting its own stamps, and also leaves room for what the others may hold: a
+    replica that was over its share before the outage stays at what it had until that ages
+    out. Together they stay under the provider's limit, give or take the stamps the others
+    took in the last heartbeat before Redis went away. Stamps, cooldowns and usage taken
+    meanwhile are pushed to Redis when it answers again.
     """
 
     shared = True
@@ -170,6 +174,8 @@ class SharedState:
         self.up = True
         self.replicas = 1
         self._windows: dict[str, float] = {}  # window key -> its length, for the resync
+        # window key -> (when read, {other replica: ages of its stamps then})
+        self._others: dict[str, tuple[float, dict[str, list[float]]]] = {}
         self._outage_usage: dict[str, tuple[dict[str, float], float]] = {}
         self._outage_cooldowns: set[str] = set()
         self._task: asyncio.Task | None = None
@@ -213,6 +219,7 @@ class SharedState:
                 ok, count = await self._remote(lambda: self.remote.heartbeat(self.replica_id, REPLICA_TTL))
                 if ok:
                     self.replicas = max(1, int(count))
+                    await self._refresh_windows()
                     for hook in list(self._tick_hooks):
                         try:
                             await hook()
@@ -230,6 +237,19 @@ class SharedState:
                     continue
                 self.up = True
                 self._said_down = False
+
+    async def _refresh_windows(self) -> None:
+        """What the other replicas hold in each window: what an outage starts from."""
+        for key, window in list(self._windows.items()):
+            ok, stamps = await self._remote(lambda key=key, window=window: self.remote.window_stamps(key, window))
+            if not ok:
+                return
+            others: dict[str, list[float]] = defaultdict(list)
+            for member, age in stamps:
+                replica = member.rpartition(":")[0]
+                if replica != self.replica_id:
+                    others[replica].append(age)
+            self._others[key] = (time.monotonic(), dict(others))
 
     async def _resync(self) -> None:
         """Redis is back (maybe empty after a restart): give it what this replica did meanwhile."""
@@ -262,7 +282,25 @@ class SharedState:
             if result[0]:
                 self.local.take_window_now(key, 1 << 30, window, member)  # mirror, never refused
             return result
-        return self.local.take_window_now(key, self._share(limit), window, member)
+        return self._take_alone(key, limit, window, member)
+
+    def _take_alone(self, key: str, limit: int, window: float, member: str) -> tuple[bool, float]:
+        share = self._share(limit)
+        now = time.monotonic()
+        own = sorted(age for age, _ in self.local.stamps(key, window))
+        at, others = self._others.get(key, (now, {}))
+        elapsed = now - at
+        # Another replica keeps to max(share, what it held): it sends nothing while over its share.
+        held = {replica: [age + elapsed for age in ages if age + elapsed < window] for replica, ages in others.items()}
+        unseen = max(0, self.replicas - 1 - len(held))
+        room_for_others = sum(max(share, len(ages)) for ages in held.values()) + share * unseen
+        if len(own) < share and len(own) + 1 + room_for_others <= limit:
+            self.local.take_window_now(key, 1 << 30, window, member)
+            return True, 0.0
+        # Room again when one of this replica's stamps, or one of an over-share replica's, ages out.
+        expiries = [window - age for age in own[-1:]]
+        expiries += [window - max(ages) for ages in held.values() if len(ages) > share]
+        return False, max(0.01, min(expiries, default=RETRY_EVERY))
 
     async def acquire_slot(self, key: str, limit: int, holder: str, lease: float) -> bool:
         ok, result = await self._remote(lambda: self.remote.acquire_slot(key, limit, holder, lease))
