@@ -64,3 +64,4 @@ def test_cli_codex_missing_binary(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
     monkeypatch.setenv("PATH", str(tmp_path))
     assert cli.main(["codex"]) == 2
     assert "Codex CLI not found" in capsys.readouterr().err
+

@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fcc.config import Config
-from fcc.core.dialects.client_writers import ResponsesContext
+from fcc.core.dialects.client_writers import ResponsesClientWriter, ResponsesContext
+from fcc.core.errors import AnthropicError
 from fcc.core.dialects.responses_request import ResponsesRequestError, parse_responses_request, translate_responses_request
 from fcc.core.dialects.responses_stream import openai_error_body
 from fcc.router import Route, RouteError, route_codex_model
@@ -59,3 +60,13 @@ def prepare(raw: bytes | None, headers: dict[str, str], config: Config) -> Prepa
         client_headers["x-claude-code-session-id"] = session  # the engine's session-affinity header
     context = ResponsesContext(tool_map=translated.tool_map, body=body)
     return PreparedResponses(translated.request, route, context, client_headers)
+
+
+def failure_answer(error: AnthropicError, model: str, stream: bool) -> tuple[int, dict[str, str], bytes]:
+    """(status, headers, body) for a failure decided before the engine runs (e.g. a user's quota):
+    the same shapes the engine uses, so Codex keeps the message and honours the retry delay."""
+    writer = ResponsesClientWriter(model, ResponsesContext())
+    streamed = writer.failure_stream(error) if stream else None
+    if streamed is not None:
+        return 200, {"content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache"}, b"".join(streamed)
+    return writer.error_answer(error)

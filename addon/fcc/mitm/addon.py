@@ -233,9 +233,9 @@ class FccAddon:
             if plan.responses is None:
                 self._answer(flow, admitted)
                 return
-            code = "rate_limit_exceeded" if admitted.status == 429 else "permission_denied"
-            self._answer_openai(flow, admitted.status, admitted.message, code)
-            flow.response.headers.update(admitted.headers)  # retry-after
+            status, headers, body = codex.failure_answer(admitted, plan.route.client_model, plan.stream)
+            flow.response = http.Response.make(status, body, headers)
+            flow.metadata["fcc_local_error"] = admitted.message
             return
         plan.route = route = admitted
         replay.prepare_plan(plan, flow.request.raw_content)
