@@ -296,15 +296,17 @@ def anthropic_text(text: str) -> Stream:
     return anthropic_text_stream(text, model="native-model")
 
 
+@pytest.mark.parametrize("profile", list(PROFILES))
 def test_codex_through_an_anthropic_native_provider(codex_bin: str, mitmdump_factory: Callable[..., MitmdumpProcess],
-                                                    tmp_path: Path) -> None:
+                                                    tmp_path: Path, profile: str) -> None:
+    model, tool, arguments = PROFILES[profile]
     token = f"fcctok{secrets.token_hex(6)}"
     marker = f"FCCDONE{secrets.token_hex(5)}"
     tool_id = f"toolu_{secrets.token_hex(10)}"
     routes_dir = tmp_path / "native"
     routes_dir.mkdir()
     with ScriptedUpstream(default=anthropic_text(EXTRA_TEXT)) as upstream:
-        upstream.script(anthropic_tool_use_stream("exec_command", {"cmd": f"echo {token}"}, tool_id),
+        upstream.script(anthropic_tool_use_stream(tool, arguments(token), tool_id),
                         anthropic_text(f"Done. {marker}"))
         routes = routes_dir / "routes.yaml"
         routes.write_text(
@@ -316,7 +318,7 @@ def test_codex_through_an_anthropic_native_provider(codex_bin: str, mitmdump_fac
         proxy.wait_for_output("fcc addon active", timeout=15)
         rig = Rig(upstream, proxy, lambda *_: None, [])  # type: ignore[arg-type]
         try:
-            run = run_codex(codex_bin, proxy.base_url, tmp_path / "codex", "gpt-5.5", "run the command")
+            run = run_codex(codex_bin, proxy.base_url, tmp_path / "codex", model, "run the command")
             rig.runs.append(run)
             assert_codex_finished(run, marker, token)
             bodies = [r.json_body for r in upstream.requests]
@@ -324,7 +326,7 @@ def test_codex_through_an_anthropic_native_provider(codex_bin: str, mitmdump_fac
             first = bodies[0]
             assert first["model"] == "native-model" and isinstance(first["max_tokens"], int)
             assert "Codex" in json.dumps(first.get("system"))
-            assert "exec_command" in {t["name"] for t in first["tools"]}
+            assert tool in {t["name"] for t in first["tools"]}
             followups = [b for b in bodies[1:] if any(
                 isinstance(m.get("content"), list) and any(blk.get("type") == "tool_result" and blk.get("tool_use_id") == tool_id
                                                            for blk in m["content"]) for m in b["messages"])]
