@@ -31,11 +31,11 @@ import yaml
 
 pytest.importorskip("redis")
 
-from fcc.users import token_digest  # noqa: E402
-from tests.support.procs import MitmdumpProcess, free_port  # noqa: E402
-from tests.support.redis_server import RedisServer  # noqa: E402
-from tests.support.upstream import ScriptedUpstream  # noqa: E402
-from tests.support.upstream_responses import Response, openai_error, openai_text_stream  # noqa: E402
+from fcc.users import token_digest
+from tests.support.procs import MitmdumpProcess, free_port
+from tests.support.redis_server import RedisServer
+from tests.support.upstream import ScriptedUpstream
+from tests.support.upstream_responses import Response, openai_error, openai_text_stream
 
 pytestmark = pytest.mark.e2e
 
@@ -303,7 +303,7 @@ def test_three_replicas_share_one_quota_and_survive_redis_going_away(
         assert got["cost_usd"] == pytest.approx((want["input_tokens"] * PRICE[0] + want["output_tokens"] * PRICE[1]) / 1e6)
         for name in ("alice", "bob", "carol"):
             mine = [o for o in ok if o.user == name]
-            day = sum((float(store.hget(k, "requests") or 0) for k in store.scan_iter(match=f"{PREFIX}usage:user:{name}:day:*")))
+            day = sum(float(store.hget(k, "requests") or 0) for k in store.scan_iter(match=f"{PREFIX}usage:user:{name}:day:*"))
             assert day == len(mine), name
         # The shared window resumed after the restart: it holds the replicas' recent stamps.
         assert store.exists(f"{PREFIX}window:provider:team") or time.monotonic() - t0 > 60

@@ -206,8 +206,8 @@ def extract_message(body: object) -> str:
         return str(message)
     if isinstance(error, str):
         return error
-    if isinstance(body.get("message"), str):
-        return body["message"]
+    if isinstance(message := body.get("message"), str):
+        return message
     detail = body.get("detail")
     if isinstance(detail, str):
         return detail
@@ -220,7 +220,7 @@ def _error_code(body: object) -> str:
     if isinstance(body, list) and body:
         return _error_code(body[0])
     if isinstance(body, dict):
-        error = body.get("error") if isinstance(body.get("error"), dict) else body
+        error = found if isinstance(found := body.get("error"), dict) else body
         parts = [str(error.get(k, "")) for k in ("code", "type", "status")]
         return " ".join(parts).lower()
     return ""

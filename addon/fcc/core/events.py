@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from typing import Any
 
 from fcc.core.sse import encode_event
 from fcc.core.tools import SYNTHETIC_SIGNATURE
@@ -258,7 +259,7 @@ class AnthropicSSETranslator:
 
     __slots__ = ("reader",)
 
-    def __init__(self, reader) -> None:  # reader: has feed(bytes)->events, finish()->events
+    def __init__(self, reader: Any) -> None:  # reader: has feed(bytes)->events, finish()->events
         self.reader = reader
 
     def feed(self, data: bytes) -> list[bytes]:

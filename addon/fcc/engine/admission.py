@@ -52,7 +52,7 @@ def _in_background(write: Callable[[shared_state.QuotaState], Awaitable[object]]
         loop = asyncio.get_running_loop()
     except RuntimeError:
         return
-    task = loop.create_task(write(state))  # type: ignore[arg-type]
+    task: asyncio.Task[object] = loop.create_task(write(state))  # type: ignore[arg-type]
     _BACKGROUND.add(task)
     task.add_done_callback(_BACKGROUND.discard)
 

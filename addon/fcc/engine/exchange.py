@@ -312,9 +312,9 @@ class Exchange:
             responses.started = True  # message_start is fcc's own (sent early or at commit)
             return responses  # type: ignore[return-value]
         if target.profile.transport == "anthropic_messages":
-            reader: OpenAIChatReader | AnthropicSSEReader = AnthropicSSEReader(plan.route.client_model, plan.input_estimate)
-            reader.started = True  # message_start is fcc's own (sent early or at commit)
-            return reader
+            native = AnthropicSSEReader(plan.route.client_model, plan.input_estimate)
+            native.started = True  # message_start is fcc's own (sent early or at commit)
+            return native
         text_tools = recogniser_for(target.profile.text_tool_calls, target.model, plan.request)
         self._ordered = text_tools is not None
         reader = OpenAIChatReader(plan.route.client_model, target.profile, message_id=plan.message_id,

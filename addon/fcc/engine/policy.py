@@ -239,8 +239,8 @@ def _exhausted(failure: Failure, targets: Sequence[TargetState], progress: Progr
         return Answer(429, "rate_limit_error", retry_after, why=why or "rate limited")
     # An exhausted transient failure is 529: the client gives up after three tries (or
     # switches to --fallback-model) instead of retrying a broken provider for minutes.
-    retry_after = failure.retry_after if failure.retry_after and failure.retry_after <= CLIENT_MAX_RETRY_AFTER else None
-    return Answer(529, "overloaded_error", retry_after, why=why or "transient failures exhausted")
+    hint = failure.retry_after if failure.retry_after and failure.retry_after <= CLIENT_MAX_RETRY_AFTER else None
+    return Answer(529, "overloaded_error", hint, why=why or "transient failures exhausted")
 
 
 def _from_cooldowns(targets: Sequence[TargetState]) -> Answer:

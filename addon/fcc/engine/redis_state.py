@@ -163,7 +163,8 @@ class RedisState:
         return [(flat[i], int(flat[i + 1]) / 1000) for i in range(0, len(flat), 2)]
 
     async def window_members(self, key: str) -> list[tuple[str, float]]:
-        return await self.redis.zrange(self.key("window", key), 0, -1, withscores=True)
+        members: Any = await self.redis.zrange(self.key("window", key), 0, -1, withscores=True)
+        return [(str(member), float(score)) for member, score in members]  # decode_responses: str already
 
     async def acquire_slot(self, key: str, limit: int, holder: str, lease: float) -> bool:
         return bool(await self._acquire(keys=[self.key("slots", key)], args=[limit, holder, _ms(lease)]))
@@ -200,7 +201,7 @@ class RedisState:
 
     async def usage(self, key: str) -> dict[str, float]:
         raw = await self.redis.hgetall(self.key("usage", key))
-        return {name: float(value) for name, value in raw.items()}
+        return {str(name): float(value) for name, value in raw.items()}  # decode_responses: str already
 
     async def heartbeat(self, replica: str, ttl: float) -> int:
         return int(await self._heartbeat(keys=[f"{self.prefix}replicas"], args=[replica, _ms(ttl)]))

@@ -13,6 +13,7 @@ and pushes what it did meanwhile back to Redis when Redis answers again.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import socket
@@ -241,7 +242,7 @@ class SharedState:
     async def _refresh_windows(self) -> None:
         """What the other replicas hold in each window: what an outage starts from."""
         for key, window in list(self._windows.items()):
-            ok, stamps = await self._remote(lambda key=key, window=window: self.remote.window_stamps(key, window))
+            ok, stamps = await self._remote(functools.partial(self.remote.window_stamps, key, window))
             if not ok:
                 return
             others: dict[str, list[float]] = defaultdict(list)

@@ -89,7 +89,7 @@ class ResponseWriter:
         await self.write(body)
         await self.end()
 
-    async def _send(self, event: object) -> None:
+    async def _send(self, event: h11.Event) -> None:
         try:
             data = self._conn.send(event)
             if data:

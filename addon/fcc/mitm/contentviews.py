@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable
+from typing import Any
 
 from mitmproxy import contentviews, http
 
@@ -207,7 +208,7 @@ RENDERERS = {
 
 
 # ----------------------------------------------------------------- adapters
-def _make_views() -> list[object]:
+def _make_views() -> list[Any]:  # 11's View or 12's Contentview, whichever is installed
     protocol = getattr(contentviews, "Contentview", None)
     if protocol is not None:  # mitmproxy >= 12: prettify(data, metadata) -> str
 
@@ -241,7 +242,7 @@ def _make_views() -> list[object]:
 
     class _View11(contentviews.View):  # mitmproxy 11: __call__(data, **metadata) -> (description, lines)
         def __init__(self, label: str, render, priority) -> None:
-            self.name = label
+            self.name = label  # type: ignore[misc]  # 11 declares it on the class; each of ours has its own
             self._render, self._priority = render, priority
 
         def __call__(self, data: bytes, **metadata):
@@ -257,7 +258,7 @@ def _make_views() -> list[object]:
     return [_View11(label, render, priority) for label, (render, priority) in RENDERERS.items()]
 
 
-_REGISTERED: list[object] = []
+_REGISTERED: list[Any] = []
 
 
 def register() -> None:
@@ -287,7 +288,7 @@ def unregister() -> None:
                 contentviews.remove(view)
             else:  # 12 has no public removal (its `remove` is a deprecated no-op)
                 by_name = getattr(registry, "_by_name", None)
-                key = view.name.lower()  # type: ignore[attr-defined]
+                key = view.name.lower()
                 if isinstance(by_name, dict) and by_name.get(key) is view:
                     del by_name[key]
         except Exception:

@@ -15,7 +15,7 @@ import json
 
 from fcc.core import reasoning as reasoning_policy
 from fcc.core.events import Event, error_event, message_start_event, new_message_id
-from fcc.core.dialects.openai_chat_messages import flatten_text, is_billing_block
+from fcc.core.dialects.openai_chat_messages import as_blocks, flatten_text, is_billing_block
 from fcc.core.sse import SSEDecoder
 from fcc.core.tools import is_fcc_signature
 
@@ -61,8 +61,7 @@ def _clean_messages(body: dict, genuine_anthropic: bool) -> list:
         turn["content"] = content
         previous = cleaned[-1] if cleaned else None
         if previous is not None and previous["role"] == turn["role"] and turn["role"] in ("user", "assistant"):
-            as_list = lambda c: [{"type": "text", "text": c}] if isinstance(c, str) else list(c)  # noqa: E731
-            previous["content"] = as_list(previous["content"]) + as_list(turn["content"])
+            previous["content"] = as_blocks(previous["content"]) + as_blocks(turn["content"])
             continue
         cleaned.append(turn)
     return cleaned
@@ -215,7 +214,7 @@ class AnthropicSSEReader:
                 self._content_seen = True
             out.append(event)
         elif kind in ("content_block_delta", "content_block_stop"):
-            index = self._index_map.get(event.get("index"))
+            index = self._index_map.get(raw) if isinstance(raw := event.get("index"), int) else None
             if index is None or index != self._open:
                 return  # a delta for a block that is not open would corrupt the client's accumulator
             event["index"] = index

@@ -8,6 +8,8 @@ This module produces a conversation every OpenAI-style template accepts.
 
 from __future__ import annotations
 
+from typing import Any
+
 from fcc.core.profiles import Profile
 from fcc.core.sse import dumps
 from fcc.core.text_tools.replay import result_text, split_recovered
@@ -274,5 +276,9 @@ def _join_content(first: object, second: object) -> object:
         return first
     if isinstance(first, str) and isinstance(second, str):
         return f"{first}\n\n{second}"
-    as_list = lambda c: [{"type": "text", "text": c}] if isinstance(c, str) else list(c)  # noqa: E731
-    return as_list(first) + as_list(second)
+    return as_blocks(first) + as_blocks(second)
+
+
+def as_blocks(content: Any) -> list[Any]:
+    """Message content as a list of blocks (a string is one text block)."""
+    return [{"type": "text", "text": content}] if isinstance(content, str) else list(content)

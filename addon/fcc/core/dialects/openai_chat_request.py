@@ -47,7 +47,7 @@ def is_server_tool(tool: dict) -> bool:
 def clean_schema(schema: object, strip: frozenset[str]) -> object:
     """Remove the keywords a provider rejects; property *names* are data and always kept."""
     if isinstance(schema, dict):
-        cleaned = {}
+        cleaned: dict[object, object] = {}
         for key, value in schema.items():
             if key in strip:
                 continue

@@ -19,7 +19,7 @@ from fcc.core.tools import decode_state
 
 
 def _image_part(block: dict) -> dict | None:
-    source = block.get("source") if isinstance(block.get("source"), dict) else {}
+    source = found if isinstance(found := block.get("source"), dict) else {}
     if source.get("type") == "base64" and source.get("data"):
         return {"type": "input_image", "image_url": f"data:{source.get('media_type') or 'image/png'};base64,{source['data']}"}
     if source.get("type") == "url" and source.get("url"):

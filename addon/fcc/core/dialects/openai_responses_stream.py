@@ -141,7 +141,7 @@ class OpenAIResponsesReader:
             error = (event.get("response") or {}).get("error") or {}
             self._upstream_error(error, out)
         elif kind == "error":
-            self._upstream_error(event.get("error") if isinstance(event.get("error"), dict) else event, out)
+            self._upstream_error(found if isinstance(found := event.get("error"), dict) else event, out)
 
     def _item_done(self, item: dict, out: list[Event]) -> None:
         kind = item.get("type")
@@ -172,7 +172,7 @@ class OpenAIResponsesReader:
             self.emitter.tool_use(str(item.get("call_id") or item.get("id") or ""), name, arguments, out)
 
     def _complete(self, response: dict, incomplete: bool, out: list[Event]) -> None:
-        usage = response.get("usage") if isinstance(response.get("usage"), dict) else {}
+        usage = found if isinstance(found := response.get("usage"), dict) else {}
         cached = int(((usage.get("input_tokens_details") or {}).get("cached_tokens")) or 0)
         input_tokens = int(usage.get("input_tokens") or self._input_estimate)
         anthropic_usage = usage_dict(max(0, input_tokens - cached), int(usage.get("output_tokens") or 0), cache_read=cached)

@@ -75,7 +75,7 @@ def _text_of(content: object) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        parts = [part.get("text") for part in content if isinstance(part, dict) and isinstance(part.get("text"), str)]
+        parts = [text for part in content if isinstance(part, dict) and isinstance(text := part.get("text"), str)]
         return "\n".join(parts)
     return ""
 
@@ -223,7 +223,7 @@ def translate_items(items: list, tools: ToolMap, turns: _Turns, dropped_items: l
             call_id = str(item.get("call_id") or item.get("id") or "")
             turns.add("assistant", [{"type": "tool_use", "id": call_id, "name": name, "input": {CUSTOM_INPUT: str(item.get("input") or "")}}])
         elif kind == "local_shell_call":
-            action = item.get("action") if isinstance(item.get("action"), dict) else {}
+            action = found if isinstance(found := item.get("action"), dict) else {}
             arguments = {k: v for k, v in action.items() if k in ("command", "workdir", "timeout_ms")}
             call_id = str(item.get("call_id") or item.get("id") or "")
             turns.add("assistant", [{"type": "tool_use", "id": call_id, "name": LOCAL_SHELL, "input": arguments}])

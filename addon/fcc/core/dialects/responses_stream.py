@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from typing import Any
 
 from fcc.core.dialects.responses_request import REDACTED_STATE, wrap_signature
 from fcc.core.dialects.responses_tools import CUSTOM_INPUT, DEFAULT_NAMESPACE, LOCAL_SHELL, ToolMap
@@ -99,7 +100,8 @@ class ResponsesWriter:
         out.append(encode_event(kind, data))
 
     def _snapshot(self) -> dict:
-        return json.loads(json.dumps(self.response))
+        snapshot: dict = json.loads(json.dumps(self.response))
+        return snapshot
 
     def _output_index(self) -> int:
         return len(self.response["output"])
@@ -156,7 +158,8 @@ class ResponsesWriter:
         kind = block.get("type")
         index = self._output_index()
         if kind == "text":
-            item = {"id": self._item_id("msg"), "type": "message", "status": "in_progress", "role": "assistant", "content": []}
+            item: dict[str, Any] = {"id": self._item_id("msg"), "type": "message", "status": "in_progress", "role": "assistant",
+                                    "content": []}
             self._emit(out, "response.output_item.added", output_index=index, item=dict(item))
             part = {"type": "output_text", "annotations": [], "logprobs": [], "text": ""}
             self._emit(out, "response.content_part.added", item_id=item["id"], output_index=index, content_index=0, part=part)
@@ -252,7 +255,7 @@ class ResponsesWriter:
                 # The model answered a freeform tool with other JSON: hand Codex what it wrote.
                 only = next(iter(arguments.values())) if isinstance(arguments, dict) and len(arguments) == 1 else None
                 text = only if isinstance(only, str) else raw_json
-            item = {"id": self._item_id("ctc"), "type": "custom_tool_call", "status": "in_progress", "call_id": call_id,
+            item: dict[str, Any] = {"id": self._item_id("ctc"), "type": "custom_tool_call", "status": "in_progress", "call_id": call_id,
                     "name": info.name, "input": ""}
             self._namespace(item, info.namespace)
             self._emit(out, "response.output_item.added", output_index=index, item=dict(item))

@@ -135,8 +135,8 @@ class MistralRegion:
                 return NOT_A_CALL
             if start is None:
                 return NEED_MORE
-            self._json_start = start  # type: ignore[assignment]
-            piece, offset = head[start:], start  # type: ignore[index]
+            self._json_start = start
+            piece, offset = head[start:], start
         if not self.confirmed and self._name is None and self._size <= PROBE_CHARS + self._json_start:
             name = json_name("".join(self._parts)[self._json_start :])
             if name is False or (isinstance(name, str) and name not in self._tools):

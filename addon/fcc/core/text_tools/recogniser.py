@@ -69,7 +69,7 @@ class _Region:
         self.size += len(text)
         alive = []
         for parser in self.parsers:
-            verdict = parser.feed(text)
+            verdict: Verdict = parser.feed(text)
             if verdict.kind == ACCEPT:
                 return verdict
             if verdict.kind == NEED:
@@ -79,7 +79,7 @@ class _Region:
 
     def finish(self) -> Verdict:
         for parser in self.parsers:
-            verdict = parser.finish()
+            verdict: Verdict = parser.finish()
             if verdict.kind == ACCEPT:
                 return verdict
         return Verdict("reject")
