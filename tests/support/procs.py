@@ -33,6 +33,7 @@ TERMINATE_GRACE_SECONDS = 5.0
 # test client) through some unrelated proxy; tests opt in explicitly instead.
 _PROXY_ENV_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "all_proxy", "no_proxy")
 _PORT_TAKEN = re.compile(r"address already in use", re.I)
+FCC_READY = "fcc addon active"  # logged by the addon's running hook, after mitmproxy's servers are up
 
 
 class MitmdumpStartupError(RuntimeError):
@@ -180,8 +181,11 @@ def _start_listening(
     attempts = 1 if port is not None else 3
     for attempt in range(attempts):
         process = _spawn(args, env, port or free_port(), script=script, mode=mode, workdir=workdir)
+        # fcc may restart mitmdump once at start-up (Python >= 3.12, fcc/mitm/startup.py); a port that
+        # answers before fcc says it is active can be the process about to be replaced.
+        ready = FCC_READY if script is not None and Path(script).resolve() == ADDON_SCRIPT.resolve() else None
         try:
-            _wait_until_listening(process, startup_timeout)
+            _wait_until_listening(process, startup_timeout, ready)
             return process
         except MitmdumpStartupError:
             process.stop()
@@ -227,7 +231,7 @@ def _spawn(
     return process
 
 
-def _wait_until_listening(process: MitmdumpProcess, timeout: float) -> None:
+def _wait_until_listening(process: MitmdumpProcess, timeout: float, ready: str | None = None) -> None:
     deadline = time.monotonic() + timeout
     while True:
         if process.popen.poll() is not None:
@@ -240,8 +244,9 @@ def _wait_until_listening(process: MitmdumpProcess, timeout: float) -> None:
         try:
             # A bare TCP probe: fine with connection_strategy=lazy; in eager reverse
             # mode mitmproxy also opens one (idle) upstream connection for it.
-            with socket.create_connection((process.host, process.port), timeout=0.2):
-                return
+            if ready is None or ready in process.output():
+                with socket.create_connection((process.host, process.port), timeout=0.2):
+                    return
         except OSError:
             pass
         if time.monotonic() > deadline:

@@ -85,7 +85,6 @@ class FccAddon:
                 if not _starting_up():
                     raise exceptions.OptionsError(message)
                 log.error("fcc: %s", message)
-        startup.apply_defaults(updated)  # mode, 127.0.0.1:8082, lazy: see fcc/mitm/startup.py
         if ("fcc_config" in updated or "fcc_replay" in updated or self.config is None) and not self._config_failed:
             try:
                 self.config = load_config(ctx.options.fcc_config or replay.routes_file(ctx.options.fcc_replay))
@@ -102,6 +101,7 @@ class FccAddon:
             if not _starting_up():
                 raise exceptions.OptionsError(str(exc)) from None
             log.error("fcc: %s", exc)
+        startup.apply_defaults(updated)  # mode, 127.0.0.1:8082, lazy; last, once problems are known: fcc/mitm/startup.py
 
     async def running(self) -> None:
         deferred = sorted(getattr(ctx.options, "deferred", {}) or {})

@@ -11,12 +11,14 @@ turn comes before the proxy servers start, so options set by the script's first
 runs the server start-up as an eager task: it has already read `mode`,
 `listen_host` and `listen_port` when the script loads, and changing them then
 changes nothing; proxyserver only restarts servers for option changes once it is
-running, which is after a wrong socket was open. The socket itself is not bound yet
-at that point (the bind waits for an address lookup in a worker thread), so fcc
-replaces the process with the same command plus its defaults as explicit flags:
-exec keeps the pid, and nothing was ever served or bound in between. Where that
-is impossible fcc refuses to start, with one line naming the flags to pass.
-`check_running` then verifies what mitmproxy really listens on.
+running, which is after a wrong server was up. So fcc replaces the process with
+the same command plus its defaults as explicit flags (exec keeps the pid), before
+the event loop accepts a single connection: with no --listen-host the socket is not
+even bound yet (the bind waits for an address lookup in a worker thread); with an
+IP address given it is, on that address, and a connection that reaches it in that
+moment is reset by the restart, never served. Where a restart is impossible fcc
+refuses to start, with one line naming the flags to pass. `check_running` then
+verifies what mitmproxy really serves and listens on.
 """
 
 from __future__ import annotations
@@ -52,8 +54,9 @@ def apply_defaults(updated: Iterable[str]) -> None:
     if not wanted:
         return
     if SERVER_OPTIONS & wanted.keys() and _servers_set_up_before_fcc():
-        _restart_with({name: wanted[name] for name in DEFAULTS if name in wanted})
-        return  # only reached when a restart is impossible: the error line then ends start-up
+        if not _errors_logged():  # else start-up ends with them anyway; a restart would only repeat them
+            _restart_with({name: wanted[name] for name in DEFAULTS if name in wanted})
+        return  # reached when no restart happens: an error line then ends start-up
     options.update(**wanted)
 
 
@@ -64,6 +67,12 @@ def _user_set(options, name: str) -> bool:
     if option is None or unset is None:  # private API gone: fall back to "differs from the default"
         return getattr(options, name) != options.default(name)
     return option.value is not unset
+
+
+def _errors_logged() -> bool:
+    """Whether an error was logged during start-up: mitmproxy's errorcheck then exits once servers are up."""
+    check = ctx.master.addons.get("errorcheck")
+    return bool(getattr(getattr(check, "logger", None), "has_errored", None))
 
 
 def _servers_set_up_before_fcc() -> bool:
