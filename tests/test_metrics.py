@@ -1,9 +1,7 @@
-"""The Prometheus endpoint: served where configured, counts what finish_plan reports, reads queue
+"""The Prometheus endpoint: served where configured, counts what finish_exchange reports, reads queue
 depth and cooldowns from admission's gates when scraped, and never carries a token."""
 
 from __future__ import annotations
-
-from types import SimpleNamespace
 
 import httpx
 import pytest
@@ -11,6 +9,7 @@ import pytest
 pytest.importorskip("prometheus_client")
 
 from fcc.engine import admission, metrics
+from fcc.engine.records import Attempt, Trace
 
 
 @pytest.fixture
@@ -31,19 +30,16 @@ def sample(text: str, name: str, **labels: str) -> float:
     return 0.0
 
 
-def plan(status: int, outcome: str = "ok", attempts: tuple = (("nim/kimi", 429), ("nim/kimi", 200))) -> SimpleNamespace:
-    return SimpleNamespace(
-        status=status, outcome=outcome, first_byte_ms=250.0,
-        route=SimpleNamespace(tier="sonnet"),
-        attempts=[SimpleNamespace(target=t, status=s) for t, s in attempts],
-    )
+def trace(status: int, outcome: str = "ok", attempts: tuple = (("nim/kimi", 429), ("nim/kimi", 200))) -> Trace:
+    return Trace(status=status, outcome=outcome, first_byte_ms=250.0,
+                 attempts=[Attempt(target=t, status=s) for t, s in attempts])
 
 
 def test_requests_tokens_cost_latency_and_errors(endpoint: str) -> None:
     before = httpx.get(endpoint).text
-    metrics.observe(plan(200), "alice", "nim/kimi", 1200, 80, 0.0125, 1.5)
-    metrics.observe(plan(200), "alice", "nim/kimi", 800, 20, 0.0075, 0.5)
-    metrics.observe(plan(529, "error 529 overloaded_error", (("nim/kimi", 503),)), "bob", "nim/kimi", 0, 0, None, 3.0)
+    metrics.observe("sonnet", trace(200), "alice", "nim/kimi", 1200, 80, 0.0125, 1.5)
+    metrics.observe("sonnet", trace(200), "alice", "nim/kimi", 800, 20, 0.0075, 0.5)
+    metrics.observe("sonnet", trace(529, "error 529 overloaded_error", (("nim/kimi", 503),)), "bob", "nim/kimi", 0, 0, None, 3.0)
     metrics.refused(403, "permission_error", "-")
     text = httpx.get(endpoint).text
 

@@ -22,7 +22,7 @@ from mitmproxy.test import tflow
 from fcc.mitm import contentviews, runtime
 from fcc.mitm import inspector as inspect
 from fcc.record import recording, replay
-from fcc.engine.exchange import Attempt
+from fcc.engine.records import Attempt, RequestRecord, Trace
 from fcc.record.recording import Recorder, Scrubber, decode_body, decode_chunks, dump_document, load_document
 from fcc.record.replay import Cassette, ReplayTransport, body_key
 from tests.support.upstream_responses import (
@@ -123,17 +123,27 @@ def _attempt(status: int | None, chunks: list[tuple[float, bytes]], error: str |
     return attempt
 
 
-def _client_flow(body: dict, attempts: list[Attempt], response_body: bytes = b"event: message_stop\ndata: {}\n\n") -> http.HTTPFlow:
+def _client_flow(body: dict, response_body: bytes = b"event: message_stop\ndata: {}\n\n") -> http.HTTPFlow:
     flow = tflow.tflow(resp=True)
     flow.request.url = "http://127.0.0.1:8082/v1/messages?beta=true"
     flow.request.headers["authorization"] = "Bearer client-token-123456"
     flow.request.content = json.dumps(body).encode()
     flow.metadata["fcc_original_url"] = flow.request.url
-    flow.metadata["fcc_client_request"] = recording.snapshot_request(flow)
-    flow.metadata["fcc"] = SimpleNamespace(message_id="msg_0123", attempts=attempts, request_class="main")
     flow.response = http.Response.make(200, b"", {"content-type": "text/event-stream"})
     flow.response.raw_content = response_body
     return flow
+
+
+def _exchange(body: dict, attempts: list[Attempt], message_id: str = "msg_0123") -> tuple[http.HTTPFlow, dict]:
+    """A routed client flow and the addon's per-flow state for it, as `record` takes them."""
+    flow = _client_flow(body)
+    route = SimpleNamespace(tier="default", client_model="claude-x", targets=(), reasoning="")
+    state = {
+        "client_request": recording.snapshot_request(flow),
+        "request": RequestRecord(body, route, True, {}, 1, "main", message_id),  # type: ignore[arg-type]
+        "trace": Trace(attempts=attempts),
+    }
+    return flow, state
 
 
 def test_recorder_writes_one_scrubbed_file_per_exchange(tmp_path: Path) -> None:
@@ -142,7 +152,8 @@ def test_recorder_writes_one_scrubbed_file_per_exchange(tmp_path: Path) -> None:
     error.raw += b'{"error":{"message":"slow"}}'
     ok = _attempt(200, [(0.01, b"data: {\"a\":1}\n\n"), (0.02, b"data: [DONE]\n\n")])
     body = {"model": "claude-x", "metadata": {"user_id": "device-123"}, "messages": [{"role": "user", "content": FAKE_KEY}]}
-    path = recorder.record(_client_flow(body, [error, ok]))
+    flow, state = _exchange(body, [error, ok])
+    path = recorder.record(flow, **state)
     assert path is not None and path.name == "0001-main-200.yaml"
     text = path.read_text()
     for secret in (FAKE_KEY, "client-token-123456", "device-123"):
@@ -155,7 +166,8 @@ def test_recorder_writes_one_scrubbed_file_per_exchange(tmp_path: Path) -> None:
     assert decode_body(doc["attempts"][0]["response"]["chunks"][0]) == b'{"error":{"message":"slow"}}'
     assert decode_body(doc["client_response"]["body"]) == b"event: message_stop\ndata: {}\n\n"
     # Numbering continues after the files already there (a second process, the same directory).
-    assert Recorder(tmp_path / "rec").record(_client_flow(body, [ok])).name == "0002-main-200.yaml"
+    flow, state = _exchange(body, [ok])
+    assert Recorder(tmp_path / "rec").record(flow, **state).name == "0002-main-200.yaml"
 
 
 def test_routes_copy_is_scrubbed(tmp_path: Path) -> None:
@@ -168,9 +180,8 @@ def test_routes_copy_is_scrubbed(tmp_path: Path) -> None:
 
 # --------------------------------------------------------------------- replay
 def _write_exchange(directory: Path, number: int, attempts: list[Attempt], body: dict, message_id: str) -> None:
-    flow = _client_flow(body, attempts)
-    flow.metadata["fcc"].message_id = message_id
-    Recorder(directory).record(flow)
+    flow, state = _exchange(body, attempts, message_id)
+    Recorder(directory).record(flow, **state)
 
 
 def test_body_key_ignores_volatile_fields_and_scrubbed_values() -> None:
@@ -268,8 +279,8 @@ def test_upstream_flows_are_linked_marked_and_serialisable() -> None:
     error.raw += b'{"error":"slow"}'
     refused = _attempt(None, [], "ConnectError: refused")
     ok = _attempt(200, [(0.01, b"data: {}\n\n")])
-    client = _client_flow({"model": "m", "messages": []}, [error, refused, ok])
-    flows = inspect.upstream_flows(client, client.metadata["fcc"])
+    client = _client_flow({"model": "m", "messages": []})
+    flows = inspect.upstream_flows(client, Trace(attempts=[error, refused, ok]))
     assert [f.comment for f in flows] == [
         f"fcc upstream of {client.id}: attempt 1/3 vllm/m -> 429 (vllm/m returned HTTP 429: slow)",
         f"fcc upstream of {client.id}: attempt 2/3 vllm/m -> ConnectError: refused",
@@ -282,17 +293,17 @@ def test_upstream_flows_are_linked_marked_and_serialisable() -> None:
 
 
 def test_show_upstream_is_a_no_op_without_a_view() -> None:
-    client = _client_flow({"model": "m", "messages": []}, [_attempt(200, [])])
-    assert inspect.show_upstream(client) == []  # no running master here, like mitmdump
+    client = _client_flow({"model": "m", "messages": []})
+    assert inspect.show_upstream(client, Trace(attempts=[_attempt(200, [])])) == []  # no master here, like mitmdump
     assert "fcc_upstream_flows" not in client.metadata
 
 
 def test_request_cost_uses_the_serving_profile_price() -> None:
     priced = SimpleNamespace(slug="p/m", profile=SimpleNamespace(price_per_mtok=(2.0, 10.0)))
     free = SimpleNamespace(slug="f/m", profile=SimpleNamespace(price_per_mtok=None))
-    plan = SimpleNamespace(route=SimpleNamespace(targets=(free, priced)))
-    assert runtime.request_cost(plan, "p/m", 1_000_000, 100_000) == pytest.approx(3.0)
-    assert runtime.request_cost(plan, "f/m", 10, 10) is None
+    route = SimpleNamespace(targets=(free, priced))
+    assert runtime.request_cost(route, "p/m", 1_000_000, 100_000) == pytest.approx(3.0)  # type: ignore[arg-type]
+    assert runtime.request_cost(route, "f/m", 10, 10) is None  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------- content views
@@ -380,12 +391,12 @@ def _registered(name: str) -> bool:
 def test_views_are_registered_and_chosen_by_auto() -> None:
     contentviews.register()
     try:
-        client = _client_flow({"model": "m", "messages": []}, [], response_body=_thinking_tool_stream())
+        client = _client_flow({"model": "m", "messages": []}, response_body=_thinking_tool_stream())
         name, text = _auto_view(client.response, client)
         assert name == "Anthropic SSE" and text.startswith("message msg_1  model claude-x\n")
         client.request.headers["content-type"] = "application/json"
         assert _auto_view(client.request, client)[0] == "Anthropic request"
-        upstream = inspect.upstream_flows(client, SimpleNamespace(attempts=[_attempt(200, [(0.0, openai_reasoning_stream("a", "b").body)])]))[0]
+        upstream = inspect.upstream_flows(client, Trace(attempts=[_attempt(200, [(0.0, openai_reasoning_stream("a", "b").body)])]))[0]
         assert _auto_view(upstream.response, upstream)[0] == "OpenAI chat SSE"
         assert _auto_view(upstream.request, upstream)[0] == "JSON"  # OpenAI request: plain JSON
         contentviews.register()  # a script reload registers again without "Duplicate view"
@@ -417,14 +428,12 @@ def test_show_upstream_adds_linked_flows_to_mitmwebs_view_and_keeps_it_bounded()
     with taddons.context(view) as tctx:
         tctx.options.add_option("fcc_max_flows", str, "4", "")
         for _round in range(2):
-            client = _client_flow({"model": "m", "messages": []}, [_attempt(429, []), _attempt(200, [(0.0, b"data: {}\n\n")])])
-            client.metadata["fcc_original_url"] = "https://api.anthropic.com/v1/messages?beta=true"
-            client.request.url = "http://127.0.0.1:5555/fcc/one-time-token"
+            client = _client_flow({"model": "m", "messages": []})
+            trace = Trace(attempts=[_attempt(429, []), _attempt(200, [(0.0, b"data: {}\n\n")])])
             client.request.timestamp_start = client.timestamp_created = time.time()  # tflow's are from 2000
             view.add([client])
-            added = inspect.show_upstream(client)
+            added = inspect.show_upstream(client, trace)
             assert client.metadata["fcc_upstream_flows"] == [f.id for f in added] and len(added) == 2
-            assert client.request.url == "https://api.anthropic.com/v1/messages?beta=true"  # not the token URL
-            assert inspect.show_upstream(client) == []  # once per flow
+            assert inspect.show_upstream(client, trace) == []  # once per flow
         assert len(view) == 4  # fcc_max_flows: the oldest client flow and its upstream side were dropped
         assert view.get_by_id(client.id) is not None and all(view.get_by_id(i) for i in client.metadata["fcc_upstream_flows"])

@@ -20,6 +20,7 @@ log exactly as a user would. mitmweb 12's content-view API answers
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import socket
@@ -35,6 +36,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from mitmproxy.io import FlowReader
 
 from fcc.record.recording import decode_body, load_document
 from tests.e2e.test_recordings import replay_env
@@ -212,6 +214,21 @@ def test_client_and_upstream_flows_are_linked(flows: dict[str, dict]) -> None:
     assert upstream["comment"] == f"fcc upstream of {client['id']}: attempt 1/1 vllm/fake-model -> 200"
     assert upstream["request"]["path"] == "/v1/chat/completions" and upstream["response"]["status_code"] == 200
     assert client["marked"] and upstream["marked"]
+
+
+def test_mitmwebs_save_writes_both_sides_as_a_flow_file(mitmweb: Web, flows: dict[str, dict]) -> None:
+    """The web UI's "Save" downloads /flows/dump: it must hold plain flows mitmproxy reads back."""
+    with httpx.Client(trust_env=False, timeout=10) as client:
+        answer = client.get(f"{mitmweb.api}/flows/dump")
+    assert answer.status_code == 200, mitmweb.output()[-3000:]
+    saved = {f.id: f for f in FlowReader(io.BytesIO(answer.content)).stream()}
+    client_flow, upstream_flow = saved[flows["client"]["id"]], saved[flows["upstream"]["id"]]
+    assert client_flow.request.path == "/v1/messages?beta=true"
+    assert client_flow.metadata["fcc_upstream_flows"] == [upstream_flow.id]
+    assert client_flow.metadata["fcc_summary"]["served_by"] == "vllm/fake-model"
+    assert upstream_flow.metadata["fcc_upstream_of"] == client_flow.id
+    assert upstream_flow.request.path == "/v1/chat/completions" and upstream_flow.response.status_code == 200
+    assert "Addon error" not in mitmweb.output()
 
 
 def test_content_views_are_chosen_automatically(mitmweb: Web, flows: dict[str, dict]) -> None:

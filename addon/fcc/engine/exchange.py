@@ -14,24 +14,22 @@ import asyncio
 import logging
 import random
 import time
-from dataclasses import dataclass, field
 
 import httpx
 
 from fcc.engine import admission
 from fcc.config import Target
 from fcc.core.dialects.anthropic_native import AnthropicSSEReader
-from fcc.core.dialects.client_writers import AnthropicClientWriter, ClientWriter, ResponsesClientWriter, ResponsesContext
+from fcc.core.dialects.client_writers import AnthropicClientWriter, ClientWriter, ResponsesClientWriter
 from fcc.core.events import (
     MessageAccumulator,
     message_start_event,
-    new_message_id,
 )
 from fcc.core.errors import AnthropicError, make_error, map_upstream_error, parse_retry_after, redact
 from fcc.core.dialects.openai_chat_stream import OpenAIChatReader
 from fcc.core.dialects.openai_responses_stream import OpenAIResponsesReader
 from fcc.core.text_tools import recogniser_for
-from fcc.router import Route
+from fcc.engine.records import Attempt, RequestRecord, Trace
 from fcc.engine.sidecar import ResponseWriter
 from fcc.engine.upstream import build_request, client_for, masked_headers
 
@@ -49,45 +47,10 @@ TRACE_LIMIT = 2 * 1024 * 1024
 SSE_HEADERS = {"content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache"}
 
 
-@dataclass
-class Attempt:
-    target: str
-    url: str = ""
-    request_headers: dict[str, str] = field(default_factory=dict)
-    request_body: bytes = b""
-    status: int | None = None
-    response_headers: dict[str, str] = field(default_factory=dict)
-    raw: bytearray = field(default_factory=bytearray)
-    chunk_times: list[tuple[float, int]] = field(default_factory=list)
-    error: str | None = None
-    started: float = field(default_factory=time.monotonic)
-
-
-@dataclass
-class Plan:
-    """Everything the engine needs for one routed request, made by the addon's request hook."""
-
-    request: dict
-    route: Route
-    stream: bool
-    client_headers: dict[str, str]
-    input_estimate: int
-    request_class: str = "main"
-    message_id: str = field(default_factory=new_message_id)
-    attempts: list[Attempt] = field(default_factory=list)
-    started: float = field(default_factory=time.monotonic)
-    first_byte_ms: float | None = None
-    status: int | None = None
-    usage: dict = field(default_factory=dict)
-    served_by: str | None = None
-    outcome: str = ""
-    responses: ResponsesContext | None = None  # set for Codex (OpenAI Responses) clients
-
-
-def client_writer(plan: Plan) -> ClientWriter:
+def client_writer(record: RequestRecord) -> ClientWriter:
     """How this request's answer is encoded for its client."""
-    if plan.responses is not None:
-        return ResponsesClientWriter(plan.route.client_model, plan.responses, "resp_" + plan.message_id[4:])
+    if record.responses is not None:
+        return ResponsesClientWriter(record.route.client_model, record.responses, "resp_" + record.message_id[4:])
     return AnthropicClientWriter()
 
 
@@ -102,10 +65,11 @@ class _Failure(Exception):
 class Exchange:
     """One client request against its route's targets."""
 
-    def __init__(self, plan: Plan, out: ResponseWriter) -> None:
-        self.plan = plan
+    def __init__(self, record: RequestRecord, trace: Trace, out: ResponseWriter) -> None:
+        self.record = record
+        self.trace = trace
         self.out = out
-        self.client = client_writer(plan)
+        self.client = client_writer(record)
         self.started_stream = False  # headers + message_start sent
         self.committed = False  # content reached the client
         self._write_lock = asyncio.Lock()
@@ -117,10 +81,6 @@ class Exchange:
         self._live: tuple | None = None  # (reader, held, accumulator) of the attempt streaming now
 
     # -------------------------------------------------------------- writing
-    def _mark_first_byte(self) -> None:
-        if self.plan.first_byte_ms is None:
-            self.plan.first_byte_ms = (time.monotonic() - self.plan.started) * 1000
-
     async def _write(self, pieces: list[bytes]) -> None:
         async with self._write_lock:
             if pieces:
@@ -131,11 +91,10 @@ class Exchange:
         if self.started_stream:
             return
         self.started_stream = True
-        self._mark_first_byte()
-        self.plan.status = 200
+        self.trace.answered(200)
         async with self._write_lock:
-            await self.out.start(200, {**SSE_HEADERS, "request-id": "req_" + self.plan.message_id[4:]}, stream=True)
-        await self._write(self.client.encode([_message_start(self.plan)]))
+            await self.out.start(200, {**SSE_HEADERS, "request-id": "req_" + self.record.message_id[4:]}, stream=True)
+        await self._write(self.client.encode([_message_start(self.record)]))
 
     async def _keepalive(self) -> None:
         """Streaming clients abort after 300 s of silence; never let them hear it."""
@@ -158,7 +117,7 @@ class Exchange:
 
     # ------------------------------------------------------------------ run
     async def run(self) -> None:
-        keepalive = asyncio.ensure_future(self._keepalive()) if self.plan.stream else None
+        keepalive = asyncio.ensure_future(self._keepalive()) if self.record.stream else None
         try:
             await self._run_attempts()
         finally:
@@ -166,9 +125,8 @@ class Exchange:
                 keepalive.cancel()
 
     async def _run_attempts(self) -> None:
-        plan = self.plan
-        targets = list(plan.route.targets)
-        deadline = plan.started + REQUEST_DEADLINE
+        targets = list(self.record.route.targets)
+        deadline = self.trace.started + REQUEST_DEADLINE
         last: _Failure | None = None
         attempt_count = 0
         target_index = 0
@@ -187,7 +145,7 @@ class Exchange:
             attempt_count += 1
             try:
                 await self._attempt(target, remaining)
-                plan.served_by = target.slug
+                self.trace.served(target.slug)
                 admission.MODELS.succeeded(target.slug)
                 return
             except _Failure as failure:
@@ -221,19 +179,18 @@ class Exchange:
         await self._fail(error)
 
     async def _fail(self, error: AnthropicError) -> None:
-        self.plan.outcome = f"error {error.status} {error.type}"
+        self.trace.finish(f"error {error.status} {error.type}")
         if self.started_stream:
             # Headers are out: the only honest signal left is a final error event.
             await self._write(self.client.stream_error(error))
             return
-        streamed = self.client.failure_stream(error) if self.plan.stream else None
+        streamed = self.client.failure_stream(error) if self.record.stream else None
         if streamed is not None:  # some clients read a failure best from a stream
             await self._begin_stream()
             await self._write(streamed)
             return
         status, headers, body = self.client.error_answer(error)
-        self.plan.status = status
-        self._mark_first_byte()
+        self.trace.answered(status)
         async with self._write_lock:
             await self.out.whole(status, headers, body)
 
@@ -253,12 +210,13 @@ class Exchange:
             raise _Failure(error, retryable=True, cooldown=exc.wait) from None
 
     async def _send(self, target: Target, gate: admission.ProviderGate, slot: admission.Slot, time_left: float) -> None:
-        plan = self.plan
         profile = target.profile
-        request, _body, secrets = build_request(target, plan.request, plan.route.reasoning, plan.client_headers,
-                                                responses_body=plan.responses.body if plan.responses else None)
-        attempt = Attempt(target.slug, str(request.url), masked_headers(request.headers), request.content)
-        plan.attempts.append(attempt)
+        record = self.record
+        request, _body, secrets = build_request(target, record.request, record.route.reasoning, record.client_headers,
+                                                responses_body=record.responses.body if record.responses else None)
+        attempt = self.trace.begin_attempt(
+            Attempt(target.slug, str(request.url), masked_headers(request.headers), request.content)
+        )
         client = client_for(target)
         try:
             first_byte_timeout = min(profile.first_byte_timeout, max(1.0, time_left))
@@ -293,7 +251,7 @@ class Exchange:
                         break
         except (TimeoutError, httpx.HTTPError):
             pass
-        attempt.raw += body
+        attempt.raw += _without(bytes(body), secrets)  # a provider may echo the key back in its error
         error = map_upstream_error(
             response.status_code, bytes(body), dict(response.headers),
             provider=target.profile.id, model=target.model, secrets=tuple(secrets),
@@ -306,32 +264,31 @@ class Exchange:
         raise _Failure(error, retryable, retry_after)
 
     def _reader(self, target: Target) -> OpenAIChatReader | AnthropicSSEReader:
-        plan = self.plan
+        record = self.record
         if target.profile.transport == "openai_responses":
-            responses = OpenAIResponsesReader(plan.route.client_model, plan.message_id, plan.input_estimate)
+            responses = OpenAIResponsesReader(record.route.client_model, record.message_id, record.input_estimate)
             responses.started = True  # message_start is fcc's own (sent early or at commit)
             return responses  # type: ignore[return-value]
         if target.profile.transport == "anthropic_messages":
-            native = AnthropicSSEReader(plan.route.client_model, plan.input_estimate)
+            native = AnthropicSSEReader(record.route.client_model, record.input_estimate)
             native.started = True  # message_start is fcc's own (sent early or at commit)
             return native
-        text_tools = recogniser_for(target.profile.text_tool_calls, target.model, plan.request)
+        text_tools = recogniser_for(target.profile.text_tool_calls, target.model, record.request)
         self._ordered = text_tools is not None
-        reader = OpenAIChatReader(plan.route.client_model, target.profile, message_id=plan.message_id,
-                                  input_tokens=plan.input_estimate, text_tools=text_tools)
+        reader = OpenAIChatReader(record.route.client_model, target.profile, message_id=record.message_id,
+                                  input_tokens=record.input_estimate, text_tools=text_tools)
         reader.emitter.started = True  # message_start is fcc's own (sent early or by _commit)
         return reader
 
     async def _stream(
         self, target: Target, response: httpx.Response, attempt: Attempt, secrets: list[str], first_chunk_timeout: float
     ) -> None:
-        plan = self.plan
         profile = target.profile
         reader = self._reader(target)
         held: list[dict] = []
-        accumulator = MessageAccumulator() if not plan.stream else None
+        accumulator = MessageAccumulator() if not self.record.stream else None
         if accumulator is not None:
-            accumulator.add([_message_start(plan)])
+            accumulator.add([_message_start(self.record)])
         self._live = (reader, held, accumulator)
         chunks = response.aiter_raw()
         loop = asyncio.get_running_loop()
@@ -365,7 +322,7 @@ class Exchange:
             raise _Failure(make_error(status, message, error_type=error_type), retryable=status != 400)
         if accumulator is not None:
             await self._answer_json(accumulator)
-        plan.outcome = plan.outcome or "ok"
+        self.trace.finish("ok")
 
     async def _deliver(
         self, events: list[dict], held: list[dict], accumulator: MessageAccumulator | None, reader, final: bool = False
@@ -399,22 +356,28 @@ class Exchange:
     def _account(self, events: list[dict]) -> None:
         for event in events:
             if event.get("type") == "message_delta":
-                self.plan.usage.update({k: v for k, v in (event.get("usage") or {}).items() if v is not None})
+                self.trace.add_usage(event.get("usage"))
 
     async def _answer_json(self, accumulator: MessageAccumulator) -> None:
         """`stream:false`: the whole message at once (upstreams are always streamed)."""
         message = accumulator.message or {}
         self.committed = True
-        self.plan.status = 200
-        self._mark_first_byte()
+        self.trace.answered(200)
         body = self.client.json_body(message)
-        headers = {"content-type": "application/json", "request-id": "req_" + self.plan.message_id[4:]}
+        headers = {"content-type": "application/json", "request-id": "req_" + self.record.message_id[4:]}
         async with self._write_lock:
             await self.out.whole(200, headers, body)
 
 
-def _message_start(plan: Plan) -> dict:
-    return message_start_event(plan.message_id, plan.route.client_model, plan.input_estimate)
+def _message_start(record: RequestRecord) -> dict:
+    return message_start_event(record.message_id, record.route.client_model, record.input_estimate)
+
+
+def _without(data: bytes, secrets: list[str]) -> bytes:
+    for secret in secrets:
+        if len(secret) >= 4:
+            data = data.replace(secret.encode(), b"[redacted]")
+    return data
 
 
 def _gate(target: Target) -> admission.ProviderGate:

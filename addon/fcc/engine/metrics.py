@@ -21,6 +21,7 @@ from collections import defaultdict
 from typing import Any
 
 from fcc.engine import admission, shared_state
+from fcc.engine.records import Trace
 
 log = logging.getLogger("fcc")
 
@@ -111,21 +112,23 @@ def port() -> int | None:
     return _SERVER[0].server_port if _SERVER is not None else None
 
 
-def observe(plan: Any, user: str, served: str, tokens_in: int, tokens_out: int, cost: float | None, total_s: float) -> None:
+def observe(
+    tier: str, trace: Trace, user: str, served: str, tokens_in: int, tokens_out: int, cost: float | None, total_s: float
+) -> None:
     """One routed request, at its end."""
     m = METRICS
     if m is None:
         return
     provider, _, model = served.partition("/")
-    status = str(plan.status or 0)
-    m.requests.labels(plan.route.tier, provider, model, user, status).inc()
-    if plan.status != 200 or plan.outcome.startswith("error"):
-        m.errors.labels(_error_type(plan.outcome, plan.status), user).inc()
-    for attempt in plan.attempts:
+    status = str(trace.status or 0)
+    m.requests.labels(tier, provider, model, user, status).inc()
+    if trace.status != 200 or trace.outcome.startswith("error"):
+        m.errors.labels(_error_type(trace.outcome, trace.status), user).inc()
+    for attempt in trace.attempts:
         a_provider, _, a_model = attempt.target.partition("/")
         m.attempts.labels(a_provider, a_model, str(attempt.status) if attempt.status else "error").inc()
-    if plan.first_byte_ms is not None:
-        m.first_byte.labels(provider, model).observe(plan.first_byte_ms / 1000)
+    if trace.first_byte_ms is not None:
+        m.first_byte.labels(provider, model).observe(trace.first_byte_ms / 1000)
     m.total.labels(provider, model).observe(total_s)
     if tokens_in:
         m.tokens.labels("in", provider, model, user).inc(tokens_in)

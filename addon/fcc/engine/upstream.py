@@ -6,6 +6,7 @@ Clients live in this package module so they survive the entry script reloading.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 import httpx
 
@@ -64,7 +65,7 @@ def build_request(
     target: Target,
     request: dict,
     reasoning: str,
-    client_headers: dict[str, str],
+    client_headers: Mapping[str, str],
     environ: dict[str, str] | None = None,
     responses_body: dict | None = None,
 ) -> tuple[httpx.Request, dict, list[str]]:

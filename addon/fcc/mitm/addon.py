@@ -4,13 +4,15 @@ nothing about protocols; every translation lives in `fcc.core`.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 from mitmproxy import ctx, exceptions, http
 
 from fcc import users
-from fcc.engine import exchange as engine_module
+from fcc.engine.exchange import Exchange
 from fcc.engine import metrics, quota, shared_state
+from fcc.engine.records import RequestRecord, Trace
 from fcc import claude_code
 from fcc import codex
 from fcc.config import Config, ConfigError, load_config
@@ -18,9 +20,11 @@ from fcc.core.local_answers import count_tokens_body, estimate_input_tokens, mod
 from fcc.core.client_request import parse_request
 from fcc.core.dialects.responses_stream import openai_error_body
 from fcc.core.errors import AnthropicError, make_error
+from fcc.core.events import new_message_id
 from fcc.router import RouteError, advertised_models, route_request
 from fcc.mitm import contentviews
 from fcc.mitm import inspector
+from fcc.mitm.flowstate import STATES, FlowState
 from fcc.record import recording
 from fcc.record.copying import CopyingStream
 from fcc.record import replay
@@ -51,6 +55,19 @@ _CLIENT_HEADERS = (
 )
 
 
+def _show_original_url(flow: http.HTTPFlow) -> None:
+    """A routed client flow shows the URL the client used; an upstream flow (fcc.mitm.inspector)
+    the provider's URL."""
+    original = flow.metadata.get("fcc_original_url") or (flow.metadata.get("fcc_attempt") or {}).get("url")
+    if isinstance(original, str) and original and flow.request.url != original:
+        flow.request.url = original
+
+
+def _message_id(flow: http.HTTPFlow) -> str:
+    """Replay mode: the message id the answer had when it was recorded; else a new one."""
+    return replay.recorded_message_id(flow.request.raw_content) or new_message_id()
+
+
 def _starting_up() -> bool:
     """True while mitmproxy's start-up error check is watching the log.
 
@@ -67,6 +84,7 @@ class FccAddon:
     def __init__(self) -> None:
         self.config: Config | None = None
         self._config_failed = False
+        self.flows = STATES
 
     # ---------------------------------------------------------------- setup
     def load(self, loader) -> None:
@@ -153,15 +171,22 @@ class FccAddon:
             self._answer(flow, make_error(404, message, should_retry=False))
 
     async def request(self, flow: http.HTTPFlow) -> None:
+        if not flow.live:
+            # Read from a file (`mitmproxy -r`): nothing to send. In reverse mode mitmproxy has just
+            # pointed the flow at the reverse target; show where it really went.
+            _show_original_url(flow)
+            return
         path = self._handles(flow)
         config = self.config
         if path is None or (config is None and path != RESPONSES):
             if self._foreign_to_anthropic(flow):
                 self._refuse_foreign(flow)  # the client's credentials are not Anthropic's to see
             return
+        for key in ("fcc_summary", "fcc_upstream_flows", "fcc_recorded", "fcc_local_error"):
+            flow.metadata.pop(key, None)  # a flow replayed from mitmweb is a new exchange
         flow.metadata["fcc_original_url"] = flow.request.url
         if recording.ACTIVE is not None:
-            flow.metadata["fcc_client_request"] = recording.snapshot_request(flow)
+            self.flows.open(flow.id).client_request = recording.snapshot_request(flow)
         if config is None:
             self._answer_openai(flow, 500, "fcc: routes.yaml failed to load; see fcc's log", "server_error")
             return
@@ -198,15 +223,16 @@ class FccAddon:
             return
         if route is None:
             return  # no route: the request goes to the reverse target (Anthropic) untouched
-        plan = engine_module.Plan(
+        record = RequestRecord(
             request=request,
             route=route,
             stream=bool(request.get("stream")),
             client_headers=headers,
             input_estimate=estimate,
             request_class=route.request_class,
+            message_id=_message_id(flow),
         )
-        await self._redirect(flow, plan, user)
+        await self._redirect(flow, record, user)
 
     async def _responses(self, flow: http.HTTPFlow, config: Config, user: users.User) -> None:
         """`POST /v1/responses` (the Codex CLI): translated to the internal request, run by the same engine."""
@@ -215,71 +241,79 @@ class FccAddon:
         if isinstance(prepared, codex.ResponsesRefusal):
             self._answer_openai(flow, prepared.status, prepared.message, prepared.code, prepared.param)
             return
-        plan = engine_module.Plan(
+        record = RequestRecord(
             request=prepared.request,
             route=prepared.route,
             stream=bool(prepared.request.get("stream")),
             client_headers=prepared.client_headers,
             input_estimate=estimate_input_tokens(prepared.request),
             request_class="codex",
+            message_id=_message_id(flow),
             responses=prepared.context,
         )
-        await self._redirect(flow, plan, user)
+        await self._redirect(flow, record, user)
 
-    async def _redirect(self, flow: http.HTTPFlow, plan: engine_module.Plan, user: users.User) -> None:
-        """Hand the plan to the engine (once the user may have it): the flow now fetches its answer from the sidecar."""
-        admitted = await quota.admit(user, plan.route)
+    async def _redirect(self, flow: http.HTTPFlow, record: RequestRecord, user: users.User) -> None:
+        """Hand the request to the engine (once the user may have it): the flow now fetches its answer from the sidecar."""
+        admitted = await quota.admit(user, record.route)
         if isinstance(admitted, AnthropicError):
-            if plan.responses is None:
+            if record.responses is None:
                 self._answer(flow, admitted)
                 return
-            status, headers, body = codex.failure_answer(admitted, plan.route.client_model, plan.stream)
+            status, headers, body = codex.failure_answer(admitted, record.route.client_model, record.stream)
             flow.response = http.Response.make(status, body, headers)
             flow.metadata["fcc_local_error"] = admitted.message
             return
-        plan.route = route = admitted
-        replay.prepare_plan(plan, flow.request.raw_content)
+        record = dataclasses.replace(record, route=admitted)
         sidecar = await runtime.sidecar(self._serve_exchange)
-        flow.metadata["fcc"] = plan
+        state = self.flows.open(flow.id)
+        state.record, state.trace = record, Trace()
         flow.marked = ":arrows_counterclockwise:"
         who = "" if user is users.LOCAL else f" user={user.name}"  # filterable: ~comment "user=alice"
-        flow.comment = f"fcc {plan.request_class}: {route.describe()}{who}"
-        flow.request.url = sidecar.url(sidecar.issue(plan))
+        flow.comment = f"fcc {record.request_class}: {record.route.describe()}{who}"
+        flow.request.url = sidecar.url(sidecar.issue(state))
         for name in ("authorization", "x-api-key", "cookie"):
             flow.request.headers.pop(name, None)  # the sidecar needs no credentials
         flow.request.headers["accept-encoding"] = "identity"
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
-        if "fcc" in flow.metadata and flow.response is not None:
+        state = self.flows.get(flow.id)
+        if state is not None and state.routed and flow.response is not None:
             if flow.response.headers.get("content-type", "").startswith("text/event-stream"):
                 flow.response.stream = CopyingStream()
 
     def response(self, flow: http.HTTPFlow) -> None:
-        plan = flow.metadata.get("fcc")
-        if plan is not None and flow.response is not None:
+        state = self.flows.close(flow.id)
+        if state is not None and state.routed and flow.response is not None:
             stream = flow.response.stream
             if isinstance(stream, CopyingStream):
                 # raw_content, not content: setting content adds a content-length the client never saw.
                 flow.response.raw_content = stream.copy()
-            runtime.finish_plan(plan, flow)
-        self._observe(flow)
+        self._ended(flow, state)
 
     def error(self, flow: http.HTTPFlow) -> None:
-        plan = flow.metadata.get("fcc")
-        if plan is not None:
-            plan.outcome = plan.outcome or f"client gone: {flow.error.msg if flow.error else 'error'}"
-            runtime.finish_plan(plan, flow)
-        self._observe(flow)
+        state = self.flows.close(flow.id)
+        if state is not None and state.trace is not None:
+            state.trace.finish(f"client gone: {flow.error.msg if flow.error else 'error'}")
+        self._ended(flow, state)
 
     @staticmethod
-    def _observe(flow: http.HTTPFlow) -> None:
-        """Record mode writes the exchange; mitmweb shows its upstream side (both no-ops otherwise)."""
-        recording.record(flow)
-        inspector.show_upstream(flow)
+    def _ended(flow: http.HTTPFlow, state: FlowState | None) -> None:
+        """The flow as it is saved (mitmproxy's save addon runs after this one): the client's URL,
+        plain metadata; its upstream side in mitmweb and in flow files; record mode's file."""
+        # Show (and let mitmweb replay) what the client sent, not the engine's one-time URL.
+        _show_original_url(flow)
+        if state is None:
+            return  # not fcc's (or read from a file)
+        if state.record is not None and state.trace is not None:
+            runtime.finish_exchange(state.record, state.trace, flow)
+            inspector.show_upstream(flow, state.trace)
+        recording.record(flow, state.client_request, state.record, state.trace)
 
     # -------------------------------------------------------------- helpers
-    async def _serve_exchange(self, plan, writer, disconnected) -> None:
-        exchange = engine_module.Exchange(plan, writer)
+    async def _serve_exchange(self, state: FlowState, writer, disconnected) -> None:
+        assert state.record is not None and state.trace is not None
+        exchange = Exchange(state.record, state.trace, writer)
         try:
             await exchange.run()
         except Exception as exc:  # an engine bug must still end in an answer shaped for the client

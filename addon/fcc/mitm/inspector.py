@@ -13,7 +13,9 @@ client flow, `fcc_upstream_of` on each upstream flow). The filter
 `~comment fcc` shows both sides, `~comment "fcc upstream"` only the provider side
 (`~c` is the status-code filter).
 
-Only mitmweb has a `view` addon; under mitmdump `show_upstream` returns at once.
+The same flows go into a flow file written with `-w` (mitmproxy's save addon),
+so a saved session keeps both sides. Under plain mitmdump (no view, no `-w`)
+`show_upstream` returns at once.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from mitmproxy import connection, ctx, http
 from mitmproxy import flow as mflow
 from mitmproxy.proxy.mode_specs import ProxyMode
 
+from fcc.engine.records import Attempt, Trace
 from fcc.mitm.runtime import bound_view
 
 log = logging.getLogger("fcc")
@@ -33,49 +36,51 @@ log = logging.getLogger("fcc")
 UPSTREAM_MARKER = ":outbox_tray:"
 
 
-def _view():
+def _addon(name: str):
     try:
-        return ctx.master.addons.get("view")
-    except Exception:
+        return ctx.master.addons.get(name)
+    except Exception:  # no running master (unit tests)
         return None
 
 
-def show_upstream(client_flow: http.HTTPFlow) -> list[http.HTTPFlow]:
-    """Add one flow per upstream attempt of a routed client flow (mitmweb only)."""
-    plan = client_flow.metadata.get("fcc")
-    if plan is None or client_flow.metadata.get("fcc_upstream_flows") is not None:
+def show_upstream(client_flow: http.HTTPFlow, trace: Trace) -> list[http.HTTPFlow]:
+    """One flow per upstream attempt of a routed client flow, for whoever keeps flows: mitmweb's
+    (or mitmproxy's) flow list and a `-w` flow file. Under plain mitmdump nothing is built."""
+    if client_flow.metadata.get("fcc_upstream_flows") is not None or not trace.attempts:
         return []
-    view = _view()
-    if view is None:
+    view = _addon("view")
+    save = _addon("save")
+    saving = save is not None and getattr(save, "stream", None) is not None
+    if view is None and not saving:
         return []
     try:
-        original = client_flow.metadata.get("fcc_original_url")
-        if original and client_flow.request.url != original:
-            # Show (and let mitmweb replay) what the client sent, not the engine's one-time URL.
-            client_flow.request.url = original
-        if not plan.attempts:
-            return []
-        flows = upstream_flows(client_flow, plan)
+        flows = upstream_flows(client_flow, trace)
         client_flow.metadata["fcc_upstream_flows"] = [f.id for f in flows]
-        view.add(flows)
-        bound_view()
+        if saving:
+            # mitmproxy's save addon writes flows as their response hook runs; these never had one.
+            # (It runs after fcc's hooks, so the client flow itself follows them into the file.)
+            for flow in flows:
+                save.save_flow(flow)
+        if view is not None:
+            view.add(flows)
+            bound_view()
         return flows
     except Exception:  # the inspector is a convenience; never fail a request over it
         log.debug("fcc: could not add the upstream flows", exc_info=True)
         return []
 
 
-def upstream_flows(client_flow: http.HTTPFlow, plan) -> list[http.HTTPFlow]:
-    total = len(plan.attempts)
+def upstream_flows(client_flow: http.HTTPFlow, trace: Trace) -> list[http.HTTPFlow]:
+    total = len(trace.attempts)
     now_wall, now_mono = time.time(), time.monotonic()
     flows = []
-    for number, attempt in enumerate(plan.attempts, 1):
+    for number, attempt in enumerate(trace.attempts, 1):
         started = now_wall - (now_mono - attempt.started)
         flows.append(_attempt_flow(client_flow, attempt, number, total, started))
     return flows
 
 
-def _attempt_flow(client_flow: http.HTTPFlow, attempt, number: int, total: int, started: float) -> http.HTTPFlow:
+def _attempt_flow(client_flow: http.HTTPFlow, attempt: Attempt, number: int, total: int, started: float) -> http.HTTPFlow:
     parts = urllib.parse.urlsplit(attempt.url)
     host = parts.hostname or "upstream"
     port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -87,7 +92,10 @@ def _attempt_flow(client_flow: http.HTTPFlow, attempt, number: int, total: int, 
     )
     server = connection.Server(address=(host, port), timestamp_start=started)
     flow = http.HTTPFlow(client, server)
-    flow.request = http.Request.make("POST", attempt.url, bytes(attempt.request_body), dict(attempt.request_headers))
+    request_headers = http.Headers()
+    for name, value in attempt.request_headers.items():
+        request_headers.add(name, value)
+    flow.request = http.Request.make("POST", attempt.url, bytes(attempt.request_body), request_headers)
     flow.request.timestamp_start = flow.request.timestamp_end = started
     flow.timestamp_created = started
     outcome: str
@@ -106,7 +114,11 @@ def _attempt_flow(client_flow: http.HTTPFlow, attempt, number: int, total: int, 
     else:
         outcome = "no answer"
     if attempt.error:
-        flow.error = mflow.Error(attempt.error, started)
+        if attempt.status is None or attempt.status == 200:
+            # A transport failure (no answer, or a stream cut short), as mitmproxy reports its own.
+            # An error status is the answer itself: its message goes in the comment only, so the
+            # flow has one ending and mitmproxy's save addon writes it once.
+            flow.error = mflow.Error(attempt.error, started)
         if attempt.status is not None:
             outcome += f" ({attempt.error})"
         else:
@@ -114,6 +126,6 @@ def _attempt_flow(client_flow: http.HTTPFlow, attempt, number: int, total: int, 
     flow.marked = UPSTREAM_MARKER
     flow.comment = f"fcc upstream of {client_flow.id}: attempt {number}/{total} {attempt.target} -> {outcome}"
     flow.metadata["fcc_upstream_of"] = client_flow.id
-    flow.metadata["fcc_attempt"] = {"number": number, "of": total, "target": attempt.target}
+    flow.metadata["fcc_attempt"] = {"number": number, "of": total, "target": attempt.target, "url": attempt.url}
     flow.live = False
     return flow

@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections import defaultdict
 
 from mitmproxy import ctx
 from mitmproxy import http as mhttp
 
 from fcc.engine import metrics, quota
+from fcc.engine.records import RequestRecord, Trace
 from fcc.engine.sidecar import Sidecar
+from fcc.router import Route
 
 try:  # private API (11.x): without it the error-page guard is skipped
     from mitmproxy.proxy.layers.http import _http1
@@ -41,20 +42,22 @@ async def sidecar(handler):
     return _SIDECAR
 
 
-def finish_plan(plan, flow) -> None:
-    """One log line per routed request, usage totals, and the inspector's view of the upstream side."""
-    if getattr(plan, "_logged", False):
-        return
-    plan._logged = True
-    total_ms = (time.monotonic() - plan.started) * 1000
-    usage = plan.usage or {}
+def finish_exchange(record: RequestRecord, trace: Trace, flow) -> None:
+    """One log line per routed request, usage totals, and a plain summary on the flow.
+
+    The summary (and the comment) go into flow.metadata, so flow files keep them: plain
+    JSON values only, no credentials (attempt errors are redacted by the engine).
+    """
+    route = record.route
+    total_ms = trace.elapsed_ms()
+    usage = dict(trace.usage)
     tokens_in = int(usage.get("input_tokens") or 0) + int(usage.get("cache_read_input_tokens") or 0)
     tokens_out = int(usage.get("output_tokens") or 0)
-    served = plan.served_by or plan.route.primary.slug
-    cost = request_cost(plan, served, tokens_in, tokens_out)
+    served = trace.served_by or route.primary.slug
+    cost = request_cost(route, served, tokens_in, tokens_out)
     user = flow.metadata.get("fcc_user", "local")
-    metrics.observe(plan, user, served, tokens_in, tokens_out, cost, total_ms / 1000)
-    if plan.status == 200 and plan.served_by:
+    metrics.observe(route.tier, trace, user, served, tokens_in, tokens_out, cost, total_ms / 1000)
+    if trace.status == 200 and trace.served_by:
         quota.record_usage(user, served, tokens_in, tokens_out, cost)
         totals = USAGE[served]
         totals["requests"] += 1
@@ -63,36 +66,38 @@ def finish_plan(plan, flow) -> None:
         if cost is not None:
             totals["cost_usd"] += cost
             totals["priced"] = 1
-    first = f"{plan.first_byte_ms:.0f}" if plan.first_byte_ms is not None else "-"
+    first = f"{trace.first_byte_ms:.0f}" if trace.first_byte_ms is not None else "-"
     log.info(
         "fcc: %s %s -> %s status=%s first_byte=%sms total=%.0fms tokens in=%d out=%d attempts=%d user=%s%s",
-        plan.request_class, plan.route.tier, served, plan.status, first, total_ms, tokens_in, tokens_out,
-        len(plan.attempts), user, f" ({plan.outcome})" if plan.outcome not in ("", "ok") else "",
+        record.request_class, route.tier, served, trace.status, first, total_ms, tokens_in, tokens_out,
+        len(trace.attempts), user, f" ({trace.outcome})" if trace.outcome not in ("", "ok") else "",
     )
     flow.metadata["fcc_summary"] = {
-        "class": plan.request_class,
+        "class": record.request_class,
+        "message_id": record.message_id,
         "user": user,
-        "route": plan.route.describe(),
+        "route": route.describe(),
         "served_by": served,
-        "status": plan.status,
-        "first_byte_ms": plan.first_byte_ms,
+        "status": trace.status,
+        "outcome": trace.outcome,
+        "first_byte_ms": trace.first_byte_ms,
         "total_ms": round(total_ms, 1),
         "usage": usage,
         "tokens": {"in": tokens_in, "out": tokens_out},
         "cost_usd": None if cost is None else round(cost, 6),
         "attempts": [
-            {"target": a.target, "url": a.url, "status": a.status, "error": a.error} for a in plan.attempts
+            {"target": a.target, "url": a.url, "status": a.status, "error": a.error} for a in trace.attempts
         ],
     }
     # Filterable in mitmweb (`~comment "fcc main"`, `~comment "out=0"`), and kept in -w flow files.
     price = f" ${cost:.4f}" if cost is not None else ""
-    flow.comment = f"{flow.comment} | {plan.status} in={tokens_in} out={tokens_out}{price}".lstrip(" |")
+    flow.comment = f"{flow.comment} | {trace.status} in={tokens_in} out={tokens_out}{price}".lstrip(" |")
     bound_view()
 
 
-def request_cost(plan, served: str, tokens_in: int, tokens_out: int) -> float | None:
+def request_cost(route: Route, served: str, tokens_in: int, tokens_out: int) -> float | None:
     """USD for one request, when the serving profile has price_per_mtok (input, output)."""
-    for target in plan.route.targets:
+    for target in route.targets:
         if target.slug == served and target.profile.price_per_mtok:
             price_in, price_out = target.profile.price_per_mtok
             return (tokens_in * price_in + tokens_out * price_out) / 1_000_000

@@ -45,6 +45,7 @@ import yaml
 from fcc.core.catalog import CATALOG
 from fcc.core.errors import redact
 from fcc.record.copying import CopyingStream
+from fcc.engine.records import RequestRecord, Trace
 
 log = logging.getLogger("fcc")
 
@@ -198,8 +199,8 @@ def recording_files(path: Path) -> list[Path]:
 
 # ---------------------------------------------------------------- the record
 def snapshot_request(flow) -> dict:
-    """The client's request as it arrived (taken before the addon rewrites it). Kept in
-    flow.metadata in memory only; scrubbed when the exchange is written."""
+    """The client's request as it arrived (taken before the addon rewrites it). Kept in the
+    addon's per-flow state, never in flow.metadata; scrubbed when the exchange is written."""
     request = flow.request
     return {
         "method": request.method,
@@ -210,15 +211,20 @@ def snapshot_request(flow) -> dict:
     }
 
 
-def exchange_document(flow, scrubber: Scrubber) -> dict:
-    plan = flow.metadata.get("fcc")
-    client = flow.metadata.get("fcc_client_request") or snapshot_request(flow)
+def exchange_document(
+    flow,
+    scrubber: Scrubber,
+    client_request: dict | None = None,
+    request: RequestRecord | None = None,
+    trace: Trace | None = None,
+) -> dict:
+    client = client_request or snapshot_request(flow)
     tokens = []
     for name, value in client["headers"]:
         if name.lower() in ("authorization", "x-api-key", "proxy-authorization"):
             tokens.append(value.split(" ", 1)[1] if value.lower().startswith("bearer ") else value)
     scrub = scrubber.with_secrets(tokens)
-    if plan is not None:
+    if request is not None:
         handled = "engine"
     elif flow.server_conn is not None and flow.server_conn.timestamp_start:
         handled = "passthrough"  # no route: the request went to the reverse target as it was
@@ -227,7 +233,7 @@ def exchange_document(flow, scrubber: Scrubber) -> dict:
     doc: dict[str, Any] = {
         "fcc_recording": FORMAT_VERSION,
         "recorded_at": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "message_id": getattr(plan, "message_id", None),
+        "message_id": request.message_id if request is not None else None,
         "handled": handled,
         "user": flow.metadata.get("fcc_user"),  # the name only: tokens are never recorded
         "summary": scrub.json(_plain(flow.metadata.get("fcc_summary"))),
@@ -237,7 +243,7 @@ def exchange_document(flow, scrubber: Scrubber) -> dict:
             "headers": scrub.headers(client["headers"]),
             "body": scrub.body(client["body"]),
         },
-        "attempts": [_attempt_document(a, scrub) for a in (plan.attempts if plan is not None else [])],
+        "attempts": [_attempt_document(a, scrub) for a in (trace.attempts if trace is not None else [])],
         "client_response": None,
     }
     response = flow.response
@@ -314,15 +320,21 @@ class Recorder:
             return
         target.write_text(self.scrubber.text(path.read_text(encoding="utf-8")), encoding="utf-8")
 
-    def record(self, flow) -> Path | None:
+    def record(
+        self,
+        flow,
+        client_request: dict | None = None,
+        request: RequestRecord | None = None,
+        trace: Trace | None = None,
+    ) -> Path | None:
         if flow.metadata.get("fcc_recorded"):
             return None
         flow.metadata["fcc_recorded"] = True
         try:
-            doc = exchange_document(flow, self.scrubber)
+            doc = exchange_document(flow, self.scrubber, client_request, request, trace)
             number = self._next
             self._next += 1
-            path = self.directory / f"{number:04d}-{_kind(flow)}-{_status(doc)}.yaml"
+            path = self.directory / f"{number:04d}-{_kind(flow, request)}-{_status(doc)}.yaml"
             temporary = path.with_suffix(".tmp")
             temporary.write_text(dump_document(doc), encoding="utf-8")
             temporary.replace(path)
@@ -332,10 +344,9 @@ class Recorder:
             return None
 
 
-def _kind(flow) -> str:
-    plan = flow.metadata.get("fcc")
-    if plan is not None:
-        return re.sub(r"[^a-z0-9_]+", "_", str(plan.request_class).lower()) or "messages"
+def _kind(flow, request: RequestRecord | None) -> str:
+    if request is not None:
+        return re.sub(r"[^a-z0-9_]+", "_", str(request.request_class).lower()) or "messages"
     original = str(flow.metadata.get("fcc_original_url") or flow.request.path)
     tail = original.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
     return re.sub(r"[^a-z0-9_]+", "_", tail.lower()) or "request"
@@ -346,10 +357,15 @@ def _status(doc: Mapping[str, Any]) -> str:
     return str(response["status"]) if response else "error"
 
 
-def record(flow) -> None:
+def record(
+    flow,
+    client_request: dict | None = None,
+    request: RequestRecord | None = None,
+    trace: Trace | None = None,
+) -> None:
     """The addon's hook: write the exchange when record mode is on."""
     if ACTIVE is not None and "fcc_original_url" in flow.metadata:
-        ACTIVE.record(flow)
+        ACTIVE.record(flow, client_request, request, trace)
 
 
 def configure(options, updated: set[str], config) -> None:

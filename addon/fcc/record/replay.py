@@ -227,13 +227,11 @@ def load(path: Path, speed: str) -> ReplayTransport:
     return ReplayTransport(Cassette(path), speed)
 
 
-def prepare_plan(plan, client_body: bytes | None) -> None:
-    """Replay mode: give the answer the message id it had when it was recorded."""
+def recorded_message_id(client_body: bytes | None) -> str | None:
+    """Replay mode: the message id the answer to this request had when it was recorded."""
     if ACTIVE is None:
-        return
-    message_id = ACTIVE.message_id_for(client_body)
-    if message_id:
-        plan.message_id = message_id
+        return None
+    return ACTIVE.message_id_for(client_body) or None
 
 
 def routes_file(value: str) -> str:
