@@ -24,7 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "addon")]
 
-from tests.e2e.test_codex_cli import find_codex, run_codex  # noqa: E402
+from tests.support.codex_cli import find_codex, run_codex  # noqa: E402
 from tests.support.procs import run_mitmdump  # noqa: E402
 from tests.support.upstream import ScriptedUpstream  # noqa: E402
 from tests.support.upstream_responses import openai_text_stream, openai_tool_call_stream  # noqa: E402
