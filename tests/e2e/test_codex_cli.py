@@ -344,3 +344,15 @@ def test_a_slow_provider_gets_codex_an_early_stream_with_keepalives(chat_rig: Ri
     assert run.returncode == 0 and marker in run.last_message
     assert len(chat_rig.upstream.requests) == 1, "Codex did not give up and retry while fcc kept the stream alive"
     assert not any(e.get("type") == "error" for e in run.events)
+
+
+def test_context_overflow_reaches_codex_as_context_window_exceeded(chat_rig: Rig) -> None:
+    """A provider's context-length 400 becomes response.failed context_length_exceeded, which Codex
+    knows (its own context-window message, and compaction in longer sessions), not a generic error."""
+    chat_rig.upstream.default = openai_error(
+        400, "This model's maximum context length is 8192 tokens. However, your messages resulted in 30000 tokens.")
+    run = chat_rig.codex("gpt-5.5", "say something")
+    assert run.returncode != 0
+    failed = [e for e in run.events if e.get("type") == "turn.failed"]
+    assert failed and "context window" in failed[0]["error"]["message"], run.events
+    assert len(chat_rig.upstream.requests) == 1
