@@ -154,10 +154,11 @@ class FccAddon:
 
     @staticmethod
     def _foreign_to_anthropic(flow: http.HTTPFlow) -> bool:
-        """A request about to go to the reverse target (Anthropic's API) or to Anthropic itself
-        although its path is not Anthropic's API: the client's credentials belong elsewhere."""
-        reverse = getattr(flow.client_conn.proxy_mode, "type_name", "") == "reverse"
-        if flow.response is not None or not (reverse or flow.request.host.endswith("anthropic.com")):
+        """A request about to go to Anthropic (the default reverse target, or its host in intercept
+        mode) although its path is not Anthropic's API: the client's credentials belong elsewhere.
+        Another reverse target the user chose gets what is sent to it."""
+        host = flow.request.host.lower().rstrip(".")
+        if flow.response is not None or not (host == "anthropic.com" or host.endswith(".anthropic.com")):
             return False
         path = flow.request.path.split("?", 1)[0]
         return not any(path == prefix.rstrip("/") or path.startswith(prefix.rstrip("/") + "/") for prefix in _ANTHROPIC_PATHS)
