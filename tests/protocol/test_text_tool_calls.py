@@ -210,3 +210,22 @@ def test_native_tool_calls_still_work_next_to_recognition() -> None:
     message = final_message([body])
     assert shape(message) == [("text", "ok "), ("tool_use", "Bash", {"command": "ls"})]
     assert message["content"][1]["id"] == "call_1"
+
+
+def test_a_cut_off_call_is_never_completed_by_repair() -> None:
+    """The stream ends cleanly but the JSON is cut: closing it would run half a command."""
+    content = "<tool_call>\n{\"name\": \"Bash\", \"arguments\": {\"command\": \"rm -rf build && make"
+    message = final_message([sse_stream(tokens(content))])
+    assert shape(message) == [("text", content)]
+    assert message["stop_reason"] == "end_turn"
+
+
+@pytest.mark.parametrize("content", [
+    "<tool_call>Bash\n<arg_key>command</arg_key>\n<arg_value>ls</arg_value>\n",
+    "<function=Bash>\n<parameter=command>\nls\n</parameter>\n",
+    "<|tool_calls_section_begin|><|tool_call_begin|>functions.Bash:0<|tool_call_argument_begin|>{\"command\": \"ls\"}"
+    "<|tool_call_end|>",
+])
+def test_an_xml_or_token_call_without_its_end_marker_stays_text(content: str) -> None:
+    message = final_message([sse_stream(tokens(content))])
+    assert shape(message) == [("text", content)]

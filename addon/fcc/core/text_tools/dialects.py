@@ -43,22 +43,27 @@ def _dumps(value: object) -> str:
 
 
 # ------------------------------------------------------------------ hermes
-def _hermes_parse(body: str, tools: ToolSet) -> list[Call] | None:
+def _hermes_parse(body: str, tools: ToolSet, repair: bool = True) -> list[Call] | None:
     stripped = body.strip()
     if not stripped.startswith("{"):
         return None
     value = loads(stripped)
-    if value is None:
+    if value is None and repair:
         value = json_object(stripped)  # the cheap repairs native calls get (trailing comma, doubled object)
     call = call_from_object(value, tools, "hermes")
     return [call] if call else None
+
+
+def _hermes_unterminated(body: str, tools: ToolSet) -> list[Call] | None:
+    """Some servers stop on the end-of-turn token right after the JSON: whole, valid JSON only."""
+    return _hermes_parse(body, tools, repair=False)
 
 
 _HERMES_ENDS = ("</tool_call>", "\\u003c/tool_call\\u003e")
 
 
 def _hermes_region(opener: str, tools: ToolSet) -> MarkedRegion:
-    return MarkedRegion(_HERMES_ENDS, json_name, _hermes_parse, tools)
+    return MarkedRegion(_HERMES_ENDS, json_name, _hermes_parse, tools, at_finish=_hermes_unterminated)
 
 
 def _render_hermes(calls: Sequence[tuple[str, dict]]) -> str:

@@ -145,7 +145,8 @@ class MarkedRegion:
 
     __slots__ = ("_ends", "_probe", "_parse", "_tools", "_parts", "_size", "_tail", "_keep", "confirmed", "_at_finish")
 
-    def __init__(self, ends: tuple[str, ...], probe: Probe, parse: Parse, tools: ToolSet, *, at_finish: bool = True) -> None:
+    def __init__(self, ends: tuple[str, ...], probe: Probe, parse: Parse, tools: ToolSet, *,
+                 at_finish: Parse | None = None) -> None:
         self._ends = ends
         self._probe = probe
         self._parse = parse
@@ -155,7 +156,9 @@ class MarkedRegion:
         self._tail = ""
         self._keep = max(len(end) for end in ends) - 1
         self.confirmed = False
-        self._at_finish = at_finish  # a model may stop right after the call, without the end marker
+        # Without its end marker, a region is a call only if this (stricter) parse accepts it at the
+        # end of the message: no repair may complete a cut-off argument (half a command must not run).
+        self._at_finish = at_finish
 
     def feed(self, piece: str) -> Verdict:
         window_start = self._size - len(self._tail)
@@ -184,13 +187,13 @@ class MarkedRegion:
         return self._decide("".join(self._parts)[:body_end], body_end + len(best_end))
 
     def finish(self) -> Verdict:
-        if not self._at_finish:
+        if self._at_finish is None:
             return NOT_A_CALL
         body = "".join(self._parts)
-        return self._decide(body, len(body))
+        return self._decide(body, len(body), self._at_finish)
 
-    def _decide(self, body: str, end: int) -> Verdict:
-        calls = self._parse(body, self._tools)
+    def _decide(self, body: str, end: int, parse: Parse | None = None) -> Verdict:
+        calls = (parse or self._parse)(body, self._tools)
         if not calls:
             return NOT_A_CALL
         return Verdict(ACCEPT, end, tuple(calls))
