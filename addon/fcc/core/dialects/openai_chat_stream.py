@@ -280,7 +280,7 @@ class OpenAIChatReader:
                 self._visible(piece, out)
 
     def _visible(self, piece: str, out: list[Event]) -> None:
-        if self._text_tools is None:
+        if self._text_tools is None or self._text_tools.plain(piece):
             self._text(piece, out)
         else:
             self._recognised(self._text_tools.feed(piece), out)

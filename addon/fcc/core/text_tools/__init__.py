@@ -34,7 +34,7 @@ def dialect_of_id(tool_id: str) -> Dialect | None:
 
 def recogniser_for(setting: Sequence[str], model: str, request: dict) -> TextToolRecogniser | None:
     """The recogniser for one response, or None: no dialects, no declared tools, or tool_choice none."""
-    names = resolve(setting, model)
+    names = resolve(tuple(setting), model)
     if not names:
         return None
     choice = request.get("tool_choice")

@@ -24,6 +24,7 @@ come escaped as literal `\\u003c...\\u003e` text when a server double-encodes (G
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable, Sequence
@@ -363,7 +364,8 @@ def setting_problems(setting: Sequence[str]) -> list[str]:
             for word in setting if word not in DIALECTS and word not in KEYWORDS]
 
 
-def resolve(setting: Sequence[str], model: str) -> tuple[str, ...]:
+@functools.lru_cache(maxsize=256)
+def resolve(setting: tuple[str, ...], model: str) -> tuple[str, ...]:
     """A profile/route setting + the upstream model name -> the dialects to recognise, in order."""
     chosen: list[str] = []
     for word in setting:

@@ -26,7 +26,6 @@ exactly as it came, including every near miss, once it is clearly not a call.
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -96,7 +95,18 @@ class _Tables:
     trigger: re.Pattern[str] | None
 
 
-@functools.lru_cache(maxsize=64)
+_TABLES: dict[tuple[str, ...], _Tables] = {}
+
+
+def _tables_for(dialects: Sequence[Dialect]) -> _Tables:
+    # Keyed by names: hashing the Dialect dataclasses themselves costs more than building a recogniser.
+    key = tuple(d.name for d in dialects)
+    tables = _TABLES.get(key)
+    if tables is None:
+        tables = _TABLES[key] = _tables(tuple(dialects))
+    return tables
+
+
 def _tables(dialects: tuple[Dialect, ...]) -> _Tables:
     openers: dict[str, list[Dialect]] = {}
     for dialect in dialects:
@@ -116,8 +126,7 @@ class TextToolRecogniser:
     def __init__(self, dialects: Sequence[Dialect], tools: ToolSet, limits: Limits = Limits()) -> None:
         self.tools = tools
         self.limits = limits
-        self.dialect_names = tuple(d.name for d in dialects)
-        tables = _tables(tuple(dialects))
+        tables = _tables_for(dialects)
         self._openers = tables.openers
         self._opener_list = tables.opener_list
         self._longest = tables.longest
@@ -145,6 +154,19 @@ class TextToolRecogniser:
         return bool(self._pending or self._region is not None)
 
     def feed(self, text: str) -> list[Piece]:
+        if self.plain(text):
+            return [("text", text)] if text else []
+        out: list[Piece] = []
+        if text:
+            self._consume(text, out)
+        return out
+
+    def plain(self, text: str) -> bool:
+        """Fast path: True when `text` is plain visible text (no marker candidate, nothing held).
+
+        The recogniser has then accounted for it and the caller emits it as is; nearly every
+        chunk takes this path, at the cost of one regex search.
+        """
         if (
             self._segment_text
             and self._region is None
@@ -153,15 +175,11 @@ class TextToolRecogniser:
             and (self._anchor_tried or self._seen_text or not self._anchored)
             and (self._trigger is None or self._trigger.search(text) is None)
         ):
-            # Fast path: visible text with no marker candidate (nearly every chunk).
             if text:
                 self._context.update(text)
                 self._last = text[-1]
-            return [("text", text)] if text else []
-        out: list[Piece] = []
-        if text:
-            self._consume(text, out)
-        return out
+            return True
+        return False
 
     def flush_pending(self, now: float) -> list[Piece]:
         """Release what has been held too long (the engine calls this with its clock while `holding`)."""

@@ -90,38 +90,49 @@ class ToolSpec:
 
 
 class ToolSet:
-    """The client tools of one request, by name (Anthropic `tools`, server tools excluded)."""
+    """The client tools of one request, by name (Anthropic `tools`, server tools excluded).
 
-    __slots__ = ("_specs",)
+    Built for every response, so only the names are read up front; a tool's schema is
+    read the first time a call names it.
+    """
+
+    __slots__ = ("_raw", "_specs")
 
     def __init__(self, tools: object) -> None:
+        self._raw: dict[str, dict] = {}
         self._specs: dict[str, ToolSpec] = {}
         for tool in tools if isinstance(tools, list) else ():
             if not isinstance(tool, dict):
                 continue
             name = tool.get("name")
             kind = tool.get("type")
-            if not isinstance(name, str) or not name or (isinstance(kind, str) and kind not in ("custom", "function")):
-                continue
-            schema = tool.get("input_schema")
-            schema = schema if isinstance(schema, dict) else {}
-            required = schema.get("required")
-            properties = schema.get("properties")
-            self._specs[name] = ToolSpec(
-                name,
-                tuple(k for k in required if isinstance(k, str)) if isinstance(required, list) else (),
-                {k: _types_of(v) for k, v in properties.items()} if isinstance(properties, dict) else {},
-            )
+            if isinstance(name, str) and name and (not isinstance(kind, str) or kind in ("custom", "function")):
+                self._raw[name] = tool
 
     def __bool__(self) -> bool:
-        return bool(self._specs)
+        return bool(self._raw)
 
     def __contains__(self, name: object) -> bool:
-        return name in self._specs
+        return name in self._raw
 
     def get(self, name: str) -> ToolSpec | None:
-        return self._specs.get(name)
+        spec = self._specs.get(name)
+        if spec is None and name in self._raw:
+            spec = self._specs[name] = _spec(name, self._raw[name])
+        return spec
 
     @property
     def names(self) -> tuple[str, ...]:
-        return tuple(self._specs)
+        return tuple(self._raw)
+
+
+def _spec(name: str, tool: dict) -> ToolSpec:
+    schema = tool.get("input_schema")
+    schema = schema if isinstance(schema, dict) else {}
+    required = schema.get("required")
+    properties = schema.get("properties")
+    return ToolSpec(
+        name,
+        tuple(k for k in required if isinstance(k, str)) if isinstance(required, list) else (),
+        {k: _types_of(v) for k, v in properties.items()} if isinstance(properties, dict) else {},
+    )
