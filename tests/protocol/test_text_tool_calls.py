@@ -229,3 +229,18 @@ def test_a_cut_off_call_is_never_completed_by_repair() -> None:
 def test_an_xml_or_token_call_without_its_end_marker_stays_text(content: str) -> None:
     message = final_message([sse_stream(tokens(content))])
     assert shape(message) == [("text", content)]
+
+
+def test_the_reader_releases_held_text_on_the_engines_clock() -> None:
+    from fcc.core.dialects.openai_chat_stream import OpenAIChatReader
+    from fcc.core.text_tools import recogniser_for
+
+    reader = OpenAIChatReader("claude-sonnet-4-5", None, text_tools=recogniser_for(("all",), "m", {"tools": TOOLS}))
+    body = sse_stream(["Hello ", "<tool_"])
+    events = reader.feed(body[: body.index(b"stop")])  # everything before the finish chunk
+    texts = [e["delta"]["text"] for e in events if e["type"] == "content_block_delta"]
+    assert texts == ["Hello "] and reader.holding
+    assert reader.flush_pending(50.0) == []  # the first look starts the clock
+    released = reader.flush_pending(53.0)
+    assert [e["delta"]["text"] for e in released if e["type"] == "content_block_delta"] == ["<tool_"]
+    assert not reader.holding
