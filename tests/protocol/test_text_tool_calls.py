@@ -92,6 +92,12 @@ DIALECT_STREAMS = [
      "<｜tool▁call▁end｜>\n<｜tool▁call▁begin｜>function<｜tool▁sep｜>Bash\n```json\n{\"command\": \"ls -la\"}\n```"
      "<｜tool▁call▁end｜><｜tool▁calls▁end｜>",
      [("tool_use", "Read", {"file_path": "/a"}), ("tool_use", "Bash", LS)]),
+    ("minimax-m2", "vllm",
+     "<think>\nList first.\n</think>\n\n<minimax:tool_call>\n<invoke name=\"Bash\">\n<parameter name=\"command\">ls -la"
+     "</parameter>\n<parameter name=\"timeout\">60</parameter>\n</invoke>\n<invoke name=\"Read\">\n"
+     "<parameter name=\"file_path\">/x</parameter>\n</invoke>\n</minimax:tool_call>",
+     [("thinking", "\nList first.\n"), ("tool_use", "Bash", {"command": "ls -la", "timeout": 60}),
+      ("tool_use", "Read", {"file_path": "/x"})]),
     ("kimi-k2", "vllm",
      "<|tool_calls_section_begin|><|tool_call_begin|>functions.Bash:0<|tool_call_argument_begin|>{\"command\": \"ls -la\"}"
      "<|tool_call_end|><|tool_call_begin|>functions.Read:1<|tool_call_argument_begin|>{\"file_path\": \"/x\"}"

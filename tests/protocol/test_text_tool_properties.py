@@ -67,6 +67,9 @@ def render(form: str, name: str, args: dict) -> str:
     if form == "deepseek3":
         return (f"<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>{name}\n```json\n{_dumps(args)}\n```"
                 f"<｜tool▁call▁end｜><｜tool▁calls▁end｜>")
+    if form == "minimax":
+        params = "".join(f'<parameter name="{k}">{xml_value(v)}</parameter>\n' for k, v in args.items())
+        return f'<minimax:tool_call>\n<invoke name="{name}">\n{params}</invoke>\n</minimax:tool_call>'
     if form == "kimi":
         return (f"<|tool_calls_section_begin|><|tool_call_begin|>functions.{name}:0<|tool_call_argument_begin|>"
                 f"{_dumps(args)}<|tool_call_end|><|tool_calls_section_end|>")
@@ -74,8 +77,8 @@ def render(form: str, name: str, args: dict) -> str:
 
 
 FORMS = ["hermes", "hermes_compact", "hermes_escaped", "qwen3_coder", "qwen_bare", "glm", "mistral_v11",
-         "mistral_array", "llama", "deepseek31", "deepseek3", "kimi"]
-XML_FORMS = {"qwen3_coder", "qwen_bare", "glm"}
+         "mistral_array", "llama", "deepseek31", "deepseek3", "minimax", "kimi"]
+XML_FORMS = {"qwen3_coder", "qwen_bare", "glm", "minimax"}
 SINGLE_LINE_FORMS = ["hermes_compact", "mistral_v11", "kimi", "deepseek31"]
 
 
@@ -131,6 +134,8 @@ def near_miss(draw) -> tuple:
     if kind == "broken":
         if form in XML_FORMS:
             text = text.replace("</parameter>", "", 1) if form != "glm" else text.replace("</arg_key>", "", 1)
+            if "</parameter>" not in render(form, name, args):  # a single-parameter minimax call
+                text = text.replace("</invoke>", "", 1)
         else:
             text = text.replace('":', '" ', 1)  # a key without its colon: no cheap repair helps
     return ("text", text)

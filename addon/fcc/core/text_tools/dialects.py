@@ -14,6 +14,7 @@ Formats as the models' chat templates write them and the serving stacks' parsers
                (Ollama qwen2.5-coder, Llama 3.x JSON tool calling)
   deepseek     <｜tool▁calls▁begin｜><｜tool▁call▁begin｜>N<｜tool▁sep｜>{...}<｜tool▁call▁end｜><｜tool▁calls▁end｜>
                (V3.1+), or function<｜tool▁sep｜>N\\n```json\\n{...}\\n``` (V3/R1)
+  minimax      <minimax:tool_call>\n<invoke name="N">\n<parameter name="K">V</parameter>\n</invoke>\n</minimax:tool_call>
   kimi         <|tool_calls_section_begin|><|tool_call_begin|>functions.N:0<|tool_call_argument_begin|>{...}
                <|tool_call_end|><|tool_calls_section_end|>                     Kimi K2
 
@@ -36,7 +37,6 @@ from fcc.core.text_tools.regions import (
 from fcc.core.text_tools.schema import ToolSet
 from fcc.core.text_tools.json_dialects import call_from_object, json_name
 
-_NAME = r"[A-Za-z0-9_.:\-]+"
 
 
 def _dumps(value: object) -> str:
@@ -69,143 +69,6 @@ def _hermes_region(opener: str, tools: ToolSet) -> MarkedRegion:
 
 def _render_hermes(calls: Sequence[tuple[str, dict]]) -> str:
     return "\n".join(f'<tool_call>\n{_dumps({"name": n, "arguments": a})}\n</tool_call>' for n, a in calls)
-
-
-# ------------------------------------------------------------- qwen3_coder
-_FUNCTION_HEAD = re.compile(r"<function=([^>\n]*)>")
-_PARAMETER = re.compile(r"\s*<parameter=([^>\n]+)>(.*?)</parameter>", re.DOTALL)
-
-
-def _qwen_parameters(name: str, inner: str, tools: ToolSet) -> list[Call] | None:
-    spec = tools.get(name)
-    if spec is None:
-        return None
-    arguments: dict = {}
-    pos = 0
-    while True:
-        match = _PARAMETER.match(inner, pos)
-        if match is None:
-            break
-        value = match.group(2)
-        if "<parameter=" in value:
-            return None  # a parameter left open swallowed the next one: not a call we can trust
-        value = value[1:] if value.startswith("\n") else value
-        value = value[:-1] if value.endswith("\n") else value
-        arguments[match.group(1).strip()] = spec.coerce(match.group(1).strip(), value)
-        pos = match.end()
-    if inner[pos:].strip():
-        return None  # something that is not a parameter: not this format
-    call = checked(tools, name, arguments, "qwen3_coder")
-    return [call] if call else None
-
-
-def _qwen_wrapped_probe(head: str) -> str | None | bool:
-    stripped = head.lstrip()
-    if not stripped or "<function=".startswith(stripped):
-        return None
-    if not stripped.startswith("<function="):
-        return False
-    match = _FUNCTION_HEAD.match(stripped)
-    if match:
-        return match.group(1).strip()
-    return False if len(stripped) > 200 else None
-
-
-def _qwen_wrapped_parse(body: str, tools: ToolSet) -> list[Call] | None:
-    stripped = body.strip()
-    match = _FUNCTION_HEAD.match(stripped)
-    if match is None or not stripped.endswith("</function>"):
-        return None
-    return _qwen_parameters(match.group(1).strip(), stripped[match.end() : -len("</function>")], tools)
-
-
-def _qwen_bare_probe(head: str) -> str | None | bool:
-    end = head.find(">")
-    if end < 0:
-        return False if "\n" in head or len(head) > 200 else None
-    name = head[:end]
-    return name.strip() if name.strip() and "\n" not in name else False
-
-
-def _qwen_bare_parse(body: str, tools: ToolSet) -> list[Call] | None:
-    end = body.find(">")
-    if end <= 0:
-        return None
-    return _qwen_parameters(body[:end].strip(), body[end + 1 :], tools)
-
-
-def _qwen_region(opener: str, tools: ToolSet) -> MarkedRegion:
-    if opener == "<function=":
-        return MarkedRegion(("</function>",), _qwen_bare_probe, _qwen_bare_parse, tools)
-    return MarkedRegion(("</tool_call>",), _qwen_wrapped_probe, _qwen_wrapped_parse, tools)
-
-
-def _render_qwen(calls: Sequence[tuple[str, dict]]) -> str:
-    out = []
-    for name, arguments in calls:
-        params = "".join(
-            f"<parameter={k}>\n{v if isinstance(v, str) else _dumps(v)}\n</parameter>\n" for k, v in arguments.items()
-        )
-        out.append(f"<tool_call>\n<function={name}>\n{params}</function>\n</tool_call>")
-    return "\n".join(out)
-
-
-# --------------------------------------------------------------------- glm
-_GLM_HEAD = re.compile(rf"({_NAME})(\s|<|$)")
-_GLM_ARG = re.compile(r"\s*<arg_key>(.*?)</arg_key>\s*<arg_value>(.*?)</arg_value>", re.DOTALL)
-
-
-def _glm_probe(head: str) -> str | None | bool:
-    stripped = head.lstrip()
-    if not stripped:
-        return None
-    if stripped[0] in "{<":
-        return False
-    match = _GLM_HEAD.match(stripped)
-    if match is None:
-        return False
-    return match.group(1) if match.group(2) else None
-
-
-def _glm_parse(body: str, tools: ToolSet) -> list[Call] | None:
-    stripped = body.strip()
-    match = _GLM_HEAD.match(stripped)
-    if match is None:
-        return None
-    name = match.group(1)
-    spec = tools.get(name)
-    if spec is None:
-        return None
-    arguments: dict = {}
-    pos = len(name)
-    while True:
-        arg = _GLM_ARG.match(stripped, pos)
-        if arg is None:
-            break
-        key = arg.group(1).strip()
-        if "<arg_key>" in arg.group(2) or "<arg_key>" in key:
-            return None  # an unclosed tag swallowed the next argument
-        arguments[key] = spec.coerce(key, arg.group(2))
-        pos = arg.end()
-    if stripped[pos:].strip():
-        return None
-    call = checked(tools, name, arguments, "glm")
-    return [call] if call else None
-
-
-def _glm_region(opener: str, tools: ToolSet) -> MarkedRegion:
-    return MarkedRegion(("</tool_call>",), _glm_probe, _glm_parse, tools)
-
-
-def _render_glm(calls: Sequence[tuple[str, dict]]) -> str:
-    out = []
-    for name, arguments in calls:
-        args = "".join(
-            f"<arg_key>{k}</arg_key>\n<arg_value>{v if isinstance(v, str) else _dumps(v)}</arg_value>\n"
-            for k, v in arguments.items()
-        )
-        out.append(f"<tool_call>{name}\n{args}</tool_call>")
-    return "\n".join(out)
 
 
 # ---------------------------------------------------------------- deepseek
@@ -310,9 +173,13 @@ def _render_kimi(calls: Sequence[tuple[str, dict]]) -> str:
     return f"<|tool_calls_section_begin|>{inner}<|tool_calls_section_end|>"
 
 
-# The JSON-bodied dialects (mistral, llama, json) live in json_dialects.py.
+# The JSON-bodied dialects (mistral, llama, json) and the XML-tagged ones (qwen3_coder, glm,
+# minimax) live in their own modules.
 from fcc.core.text_tools.json_dialects import (  # noqa: E402
     JsonMessageRegion, LlamaRegion, MistralRegion, render_json, render_llama, render_mistral,
+)
+from fcc.core.text_tools.xml_dialects import (  # noqa: E402
+    glm_region, minimax_region, qwen_region, render_glm, render_minimax, render_qwen,
 )
 
 
@@ -337,9 +204,9 @@ DIALECTS: dict[str, Dialect] = {
     for d in (
         Dialect("hermes", ("<tool_call>", "\\u003ctool_call\\u003e"), _hermes_region, _render_hermes,
                 (r"qwen", r"hermes", r"qwq", r"nous"), closers=_HERMES_ENDS),
-        Dialect("qwen3_coder", ("<tool_call>", "<function="), _qwen_region, _render_qwen,
+        Dialect("qwen3_coder", ("<tool_call>", "<function="), qwen_region, render_qwen,
                 (r"qwen3[-_.]?coder", r"qwen3\.5", r"qwen3[-_]next"), closers=("</tool_call>", "</function>")),
-        Dialect("glm", ("<tool_call>",), _glm_region, _render_glm, (r"glm",), closers=("</tool_call>",)),
+        Dialect("glm", ("<tool_call>",), glm_region, render_glm, (r"glm",), closers=("</tool_call>",)),
         Dialect("mistral", ("[TOOL_CALLS]",), MistralRegion, render_mistral,
                 (r"mistral", r"mixtral", r"devstral", r"codestral", r"ministral", r"magistral", r"pixtral"),
                 result="[TOOL_RESULTS]{content}[/TOOL_RESULTS]"),
@@ -349,6 +216,8 @@ DIALECTS: dict[str, Dialect] = {
                 result="Tool result:\n{content}"),
         Dialect("deepseek", ("<｜tool▁calls▁begin｜>",), _deepseek_region, _render_deepseek, (r"deepseek",),
                 result="<｜tool▁output▁begin｜>{content}<｜tool▁output▁end｜>", closers=("<｜tool▁calls▁end｜>",)),
+        Dialect("minimax", ("<minimax:tool_call>",), minimax_region, render_minimax, (r"minimax",),
+                closers=("</minimax:tool_call>",)),
         Dialect("kimi", ("<|tool_calls_section_begin|>", "<|tool_call_section_begin|>"), _kimi_region, _render_kimi,
                 (r"kimi", r"moonshot"), closers=("<|tool_calls_section_end|>", "<|tool_call_section_end|>")),
     )
