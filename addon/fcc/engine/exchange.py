@@ -98,12 +98,15 @@ class Exchange:
 
     async def _keepalive(self) -> None:
         """Streaming clients abort after 300 s of silence; never let them hear it."""
-        await asyncio.sleep(KEEPALIVE_AFTER)
-        if not self.committed:
-            await self._begin_stream()
+        begin_at = time.monotonic() + KEEPALIVE_AFTER
         while True:
             await asyncio.sleep(1.0)
+            # Held text (a possible tool call) has its own, shorter time bound: checked from the start.
             await self._flush_held_text()
+            if not self.started_stream:
+                if time.monotonic() >= begin_at and not self.committed:
+                    await self._begin_stream()
+                continue
             if time.monotonic() - self._last_write >= PING_EVERY:
                 await self._write([self.client.ping()])
 
