@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.text_tool_streams import BASH, chunkings, final_message, shape, sse_stream, tokens
+from tests.support.text_tool_streams import BASH, TOOLS, chunkings, final_message, shape, sse_stream, tokens
 
 LS = {"command": "ls -la"}
 
