@@ -2,7 +2,7 @@
 
 All of them talk to the same scripted upstream on 127.0.0.1. Peers (LiteLLM's
 proxy, claude-code-router) are used only when installed under bench/ and are
-configured as research/peers-bench.md describes.
+configured as ../shared/research/peers-bench.md describes.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ MODEL = "bench-model"
 CLIENT_MODEL = "claude-sonnet-4-5-20250929"
 _WORDS = ("The", " quick", " change", " keeps", " the", " parser", " small", ";", " tests", " pass", " now", ".", "\n")
 _TOOLS = (
-    ("call_bench_read_0001", "Read", {"file_path": "/work/src/fcc/protocol/openai_stream.py", "offset": 120, "limit": 200}),
+    ("call_bench_read_0001", "Read", {"file_path": "addon/fcc/core/dialects/openai_chat_stream.py", "offset": 120, "limit": 200}),
     ("call_bench_bash_0002", "Bash", {"command": "python -m pytest -q tests/protocol -x", "description": "Run the protocol tests",
                                       "timeout": 120000}),
 )
@@ -170,7 +170,7 @@ def anthropic_body(model: str = CLIENT_MODEL) -> dict:
                                       "content": "F.....\nFAILED tests/protocol/test_stream_rules.py::test_usage - assert 0 == 5000\n" * 4,
                                       "is_error": False}]},
         {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_bench_02", "name": "Read",
-                                           "input": {"file_path": "/work/main/addon/fcc/protocol/openai_stream.py"}}]},
+                                           "input": {"file_path": "addon/fcc/core/dialects/openai_chat_stream.py"}}]},
         {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_bench_02",
                                       "content": "    def finish(self):\n        return self._close_blocks()\n" * 6,
                                       "cache_control": {"type": "ephemeral"}}]},

@@ -91,7 +91,7 @@ def test_base_urls_carry_the_version_path_but_not_the_endpoint() -> None:
 
 
 def test_key_quirks_are_encoded() -> None:
-    # One assertion per documented quirk (protocol-notes.md section D): breaking the data breaks these.
+    # One assertion per documented quirk (../shared/research/protocol-notes.md section D): breaking the data breaks these.
     assert CATALOG["anthropic"].auth_style == "x-api-key"
     assert CATALOG["deepseek"].reasoning_replay == "reasoning_content"
     assert CATALOG["deepseek"].reasoning_control == "thinking_object"
@@ -201,6 +201,11 @@ def test_readme_table_matches_the_catalog() -> None:
     assert replace_block(readme, render_table(CATALOG)) == readme, (
         "README provider table is stale: run `PYTHONPATH=addon python -m fcc.core.catalog_table`"
     )
+
+
+def test_the_table_command_finds_the_readme_by_default() -> None:
+    """`python -m fcc.core.catalog_table --check` with no --readme: the repository's README."""
+    assert table_main(["--check"]) == 0
 
 
 def test_replace_block_keeps_everything_outside_the_markers() -> None:

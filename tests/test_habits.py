@@ -7,6 +7,7 @@ Where the tool is not installed the test fails and says how to install it (`pip 
 from __future__ import annotations
 
 import importlib.util
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -46,3 +47,37 @@ def test_mypy_finds_nothing() -> None:
         "mypy found type errors; run `mypy` from the repository root (settings in pyproject.toml [tool.mypy], "
         f"strict on fcc.core):\n{done.stdout[-6000:]}{done.stderr[-2000:]}"
     )
+
+
+# A path a comment, docstring or document names: under a top-level folder of the repository, the package
+# (fcc/...), or the research checkout beside it (../shared/...).
+_CITED = re.compile(
+    r"(?<![\w./-])((?:\.\./shared/)?(?:addon|tests|bench|recordings|docs|\.ci|fcc|research)/[\w./-]*\w\.(?:py|md|ya?ml|toml))"
+)
+
+
+def _cited_paths() -> list[tuple[str, str]]:
+    tracked = subprocess.run(["git", "ls-files"], cwd=REPO_ROOT, capture_output=True, text=True, check=True).stdout
+    found = []
+    for name in tracked.split():
+        if not name.endswith((".py", ".md", ".yaml", ".yml", ".toml")) or name.startswith("recordings/") and name.count("/") > 1:
+            continue
+        text = (REPO_ROOT / name).read_text(encoding="utf-8", errors="replace")
+        found.extend((name, match) for match in _CITED.findall(text))
+    return found
+
+
+def _exists(cited: str) -> bool | None:
+    if cited.startswith("../shared/"):
+        shared = REPO_ROOT.parent / "shared"
+        return (shared / cited.removeprefix("../shared/")).exists() if shared.is_dir() else None
+    if cited.startswith("research/"):
+        return False  # the research notes are not in the repository: cite them as ../shared/research/...
+    return (REPO_ROOT / cited).exists() or (REPO_ROOT / "addon" / cited).exists()
+
+
+def test_comments_cite_only_files_that_exist() -> None:
+    cited = _cited_paths()
+    assert len(cited) > 20, "the scan found almost no citations; the pattern is broken"
+    missing = sorted({f"{source}: {path}" for source, path in cited if _exists(path) is False})
+    assert not missing, "these cite files that do not exist (moved or renamed?):\n  " + "\n  ".join(missing)

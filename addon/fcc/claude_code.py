@@ -4,7 +4,7 @@ First-party mode (fcc intercepting api.anthropic.com) sends
 `x-claude-code-request-class` (main / subagent / auxiliary / compaction) and
 `x-claude-1p-request-class` (summary-extraction for the title); gateway mode
 (ANTHROPIC_BASE_URL) sends neither, so the body clues from
-research/claude-code-client.md 4.6 decide. "auxiliary" is refined by the same
+../shared/research/claude-code-client.md 4.6 decide. "auxiliary" is refined by the same
 body clues, so a title is a title in both modes.
 
 Classes (also the keys of `classes:` in routes.yaml):

@@ -11,7 +11,7 @@ Bash (CLI) -> Anthropic tool_result -> OpenAI `role: tool` message (fcc).
 The CLI binary (npm `@anthropic-ai/claude-code@2.1.330`, a native ELF) is found via
 FCC_CLAUDE_BIN, then `<repo>/.fcc-tools` (where .ci/run installs it), then PATH.
 Without it these tests skip locally and fail under CI (env CI set).
-Recipe and request shapes: research/claude-code-client.md sections 1, 2 and 4.5.
+Recipe and request shapes: ../shared/research/claude-code-client.md sections 1, 2 and 4.5.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@
 Codex really runs the command, so the token can reach the provider's second request only
 through the whole loop: chat tool call -> Responses function_call / custom_tool_call (fcc)
 -> Codex runs it -> function_call_output -> `role: tool` message (fcc). All three request
-profiles of research/codex-client.md: no model (lite, code-mode `exec` custom tool), a
+profiles of ../shared/research/codex-client.md: no model (lite, code-mode `exec` custom tool), a
 catalog model (gpt-5.5: function exec_command, custom apply_patch), a provider model name
 (fallback metadata, namespace tools). And an Anthropic-native provider.
 

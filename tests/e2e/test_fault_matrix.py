@@ -11,7 +11,7 @@ For every case the test records what the client saw (status, error type, the
 event sequence), how many upstream attempts were made, and whether the proxy
 served the next request; the table prints at the end of the run (conftest.py).
 
-Engine rules under test (addon/fcc/engine.py): before commit (the first
+Engine rules under test (addon/fcc/engine/exchange.py): before commit (the first
 content block) a failure is retried invisibly, max 4 attempts, retry-after
 honoured; a streaming client hears message_start after 4 s of waiting and a
 ping every 10 s; after commit a failure is one final `event: error` and never a

@@ -131,7 +131,7 @@ def check_valid_anthropic_answer(answer: httpx.Response) -> None:
 
 
 def check_valid_responses_answer(answer: httpx.Response) -> None:
-    """What Codex needs (research/codex-client.md): numbered events, items done, one terminal event."""
+    """What Codex needs (../shared/research/codex-client.md): numbered events, items done, one terminal event."""
     if not answer.headers.get("content-type", "").startswith("text/event-stream"):
         assert set(answer.json()["error"]) >= {"message", "type", "code"}
         return

@@ -9,6 +9,7 @@ process under test: PYTHONPATH puts the install first, and its `fcc` is the one 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -39,8 +40,16 @@ def _pip(*args: str, cwd: Path) -> None:
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # Built from a copy of the tracked files: setuptools leaves build/ behind in the tree it builds, and a
+    # stale build/lib (or an untracked module) must neither reach the wheel nor hide a missing file.
+    source = tmp_path_factory.mktemp("source")
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=REPO_ROOT, capture_output=True, check=True).stdout
+    for name in filter(None, tracked.decode().split("\0")):
+        if (REPO_ROOT / name).is_file():
+            (source / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO_ROOT / name, source / name)
     out = tmp_path_factory.mktemp("wheel")
-    _pip("wheel", "--no-deps", "--quiet", "--wheel-dir", str(out), str(REPO_ROOT), cwd=out)
+    _pip("wheel", "--no-deps", "--quiet", "--wheel-dir", str(out), str(source), cwd=out)
     [built] = out.glob("fcc-*.whl")
     return built
 
@@ -54,7 +63,9 @@ def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_the_wheel_carries_every_module_the_entry_script_and_the_console_script(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
-    modules = {str(path.relative_to(PACKAGE.parent)) for path in PACKAGE.rglob("*.py")}
+    tracked = subprocess.run(["git", "ls-files", "addon/fcc"], cwd=REPO_ROOT, capture_output=True, text=True,
+                             check=True).stdout.split()
+    modules = {name.removeprefix("addon/") for name in tracked if name.endswith(".py")}
     assert ENTRY_SCRIPT in modules
     missing = modules - names
     assert not missing, f"not in the wheel: {sorted(missing)}"

@@ -49,7 +49,7 @@ def test_headers_wait_for_content_or_twenty_seconds() -> None:
     assert headers_due(0.1, has_content=True)
     assert not headers_due(HEADERS_AFTER - 0.01, has_content=False)
     assert headers_due(HEADERS_AFTER, has_content=False)
-    # Under the client's 30 s "slow first byte" warning (claude-code-client.md section 5).
+    # Under the client's 30 s "slow first byte" warning (../shared/research/claude-code-client.md section 5).
     assert HEADERS_AFTER < 30
 
 

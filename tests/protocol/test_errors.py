@@ -25,7 +25,7 @@ from tests.protocol.test_stream_rules import ERROR_TYPES, sdk_client
 from tests.support.error_bodies import ProviderErrorBody
 from tests.support.wire_samples import get_sample, provider_error_bodies
 
-# Statuses DESIGN.md allows the client to see (402 is the documented billing_error).
+# Statuses ../shared/DESIGN.md allows the client to see (402 is the documented billing_error).
 CLIENT_STATUSES = {400, 402, 403, 404, 413, 429, 500, 504, 529}
 # The SDK's ErrorType literal, plus the 413 type Anthropic's edge sends (protocol-notes A.9).
 HTTP_ERROR_TYPES = ERROR_TYPES | {"request_too_large"}

@@ -4,7 +4,7 @@ One test per quirk, parametrized over the catalog where the rule is general.
 The requests are synthetic but shaped like Claude Code's (billing block,
 mid-conversation system turn, `$schema` tool schemas, thinking with a
 signature, tool results followed by text), so these run without ../shared.
-Sources for each quirk: research/protocol-notes.md section D.
+Sources for each quirk: ../shared/research/protocol-notes.md section D.
 """
 
 from __future__ import annotations

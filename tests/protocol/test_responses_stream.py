@@ -1,4 +1,4 @@
-"""Anthropic events -> Responses SSE for Codex: one test per event rule (research/codex-client.md)."""
+"""Anthropic events -> Responses SSE for Codex: one test per event rule (../shared/research/codex-client.md)."""
 
 from __future__ import annotations
 

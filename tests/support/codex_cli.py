@@ -1,4 +1,4 @@
-"""The real Codex CLI (npm `@openai/codex`), run headless the way research/codex-client.md found
+"""The real Codex CLI (npm `@openai/codex`), run headless the way ../shared/research/codex-client.md found
 works offline: a fresh CODEX_HOME with a custom provider on fcc's /v1/responses, nothing phoning home.
 
 Used by tests/e2e/test_codex_cli.py and recordings/make_codex_sessions.py. The binary is found via
@@ -59,7 +59,7 @@ class CodexRun:
 
 
 def write_codex_home(home: Path, base_url: str, model: str | None) -> None:
-    """The offline recipe of research/codex-client.md: a custom provider, nothing phoning home."""
+    """The offline recipe of ../shared/research/codex-client.md: a custom provider, nothing phoning home."""
     home.mkdir(parents=True, exist_ok=True)
     lines = [f'model = "{model}"'] if model else []
     lines += [

@@ -1,6 +1,6 @@
 """Built-in provider profiles: every provider's wire contract, as data.
 
-Each entry encodes the quirks documented in research/protocol-notes.md section D.
+Each entry encodes the quirks documented in ../shared/research/protocol-notes.md section D.
 Changing how fcc talks to one provider should mean editing one entry here, never
 a branch in the translator. The catalog checks itself at import, so a broken
 entry stops fcc at start-up with a line naming the profile, not mid-request.

@@ -16,8 +16,8 @@ from fcc.core.profiles import Profile
 
 START_MARKER = "<!-- catalog-table:start -->"
 END_MARKER = "<!-- catalog-table:end -->"
-# addon/fcc/catalog_table.py -> repository root.
-DEFAULT_README = Path(__file__).resolve().parents[2] / "README.md"
+# addon/fcc/core/catalog_table.py -> repository root.
+DEFAULT_README = Path(__file__).resolve().parents[3] / "README.md"
 
 _HEADER = ("id", "transport", "key variable", "base URL (local: default)", "notes")
 

@@ -2,7 +2,7 @@
 
 The client (Claude Code) decides whether to retry from the status code and two
 headers, so the mapping is chosen for the client's behaviour
-(research/claude-code-client.md section 5):
+(../shared/research/claude-code-client.md section 5):
 
 - 429 + retry-after <= 60 s: retried after that delay; > 60 s: not retried at all.
 - 529: only three attempts in total. 500: retried for about three minutes.

@@ -5,7 +5,7 @@ SSE event (`{"type": "content_block_delta", ...}`); they stay cheap on the hot
 path and serialise without a conversion step.
 
 `BlockEmitter` owns the grammar the SDK accumulators rely on (A.3/A.4 in
-research/protocol-notes.md): `message_start` first, blocks numbered 0..n in
+../shared/research/protocol-notes.md): `message_start` first, blocks numbered 0..n in
 start order, one block open at a time, `message_delta` then `message_stop`,
 or a final `error` and nothing after it.
 """

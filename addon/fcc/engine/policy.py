@@ -8,7 +8,7 @@ cooldown book: per target, consecutive failures ("strikes") and how long the
 target is left alone; its methods take `now` so tests can run it in
 microseconds.
 
-Claude Code retries on its own (research/claude-code-client.md section 5):
+Claude Code retries on its own (../shared/research/claude-code-client.md section 5):
 11 attempts for 429 and 5xx, honouring `retry-after` up to 60 s; 3 attempts in
 all for 529; none after `x-should-retry: false` or a `retry-after` over 60.
 fcc's retries multiply with those, so the budget is shared:

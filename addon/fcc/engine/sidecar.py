@@ -1,7 +1,7 @@
 """The engine's loopback HTTP server that mitmproxy streams answers from.
 
 mitmproxy 11 cannot stream a body an addon makes, so routed flows are
-redirected here (research/mitmproxy-mechanics.md Q4). Bound to 127.0.0.1 on a
+redirected here (../shared/research/mitmproxy-mechanics.md Q4). Bound to 127.0.0.1 on a
 random port; a request is served only when its path carries a live one-time
 token issued by the addon for that flow. HTTP framing is h11's (sans-IO).
 """

@@ -1,7 +1,7 @@
 """Issue 3's proof, failure paths: what the official SDK sees when the upstream
 (or the client) misbehaves, through a real mitmdump + fcc.
 
-Rules (addon/fcc/engine.py, research/claude-code-client.md section 5):
+Rules (addon/fcc/engine/exchange.py, ../shared/research/claude-code-client.md section 5):
 before the first content block a failed attempt is retried or moved to a
 fallback invisibly; after it, a failure is one final `event: error`. Final
 errors are Anthropic JSON: upstream 429 -> 429 rate_limit_error + retry-after;

@@ -1,7 +1,7 @@
 """Startup failures: a bad routes.yaml, an unknown provider, a routed provider
 without its key, a bad option value, a typo'd option name. mitmdump must exit
 non-zero quickly with one clear line naming the key, instead of serving
-something the user did not ask for (DESIGN.md, "Rules that hold everywhere").
+something the user did not ask for (../shared/DESIGN.md, "Rules that hold everywhere").
 
 All cases start at once (each mitmdump costs ~1 s of CPU) and are collected by
 one module fixture; each test then reads its own case's result.

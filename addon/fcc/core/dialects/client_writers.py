@@ -61,7 +61,7 @@ class ResponsesContext:
 class ResponsesClientWriter:
     """The Codex CLI and other OpenAI Responses clients.
 
-    Codex (0.171.0, research/codex-client.md) shows a 400's body and stops; it retries 429 and 5xx
+    Codex (0.171.0, ../shared/research/codex-client.md) shows a 400's body and stops; it retries 429 and 5xx
     several times and then replaces the message with a generic one. So a final transient failure
     goes to a streaming client as `response.failed` (its message kept; `rate_limit_exceeded` with
     "try again in N s" is retried after that delay, `context_length_exceeded` starts compaction),

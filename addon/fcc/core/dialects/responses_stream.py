@@ -5,7 +5,7 @@ Codex builds its conversation only from `response.output_item.done` items and
 needs `response.completed` (usage with `total_tokens`) to end a turn; a failure
 must be `response.failed` with `error {code, message}` (a bare `error` event
 loses the message). Every event carries `sequence_number`
-(research/codex-client.md, protocol-notes C.2-C.4).
+(../shared/research/codex-client.md, protocol-notes C.2-C.4).
 
 Thinking becomes a reasoning item whose `encrypted_content` carries the
 signature (fcc's provider state, or a wrapped Anthropic signature), so the next
