@@ -327,7 +327,6 @@ class FccAddon:
                     await writer.write(piece)
 
     @staticmethod
-    @staticmethod
     def _answer_openai(flow: http.HTTPFlow, status: int, message: str, code: str | None, param: str | None = None) -> None:
         """An error for an OpenAI-API client (Codex), in the body shape it reads."""
         kind = "invalid_request_error" if status in (400, 404) else "server_error" if status >= 500 else "permission_error"
