@@ -22,7 +22,7 @@ def test_doctor_shows_text_tool_settings_and_each_route(tmp_path: Path) -> None:
     text = out.getvalue()
     assert "every dialect: vllm, lmstudio, llamacpp, ollama" in text
     assert "route default -> ollama/qwen3-coder:30b: qwen3_coder" in text
-    assert "route haiku -> llamacpp/devstral-small: hermes, qwen3_coder, glm, mistral, llama, json, deepseek, minimax, kimi" in text
+    assert "route haiku -> llamacpp/devstral-small: hermes, qwen3_coder, glm, mistral, llama, json, deepseek, minimax, step, kimi" in text
     assert "route opus -> vllm/any: none" in text
     assert "dialect mistral      [TOOL_CALLS]" in text
 

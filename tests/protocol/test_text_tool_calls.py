@@ -98,6 +98,11 @@ DIALECT_STREAMS = [
      "<parameter name=\"file_path\">/x</parameter>\n</invoke>\n</minimax:tool_call>",
      [("thinking", "\nList first.\n"), ("tool_use", "Bash", {"command": "ls -la", "timeout": 60}),
       ("tool_use", "Read", {"file_path": "/x"})]),
+    ("step-3.5-nim", "vllm",
+     "Let me search.\n<｜tool_calls_begin｜>\n<｜tool_call_begin｜>function<｜tool_sep｜><steptml:invoke name=\"Bash\">\n"
+     "<steptml:parameter name=\"command\">ls -la</steptml:parameter>\n<steptml:parameter name=\"timeout\">10"
+     "</steptml:parameter>\n</steptml:invoke><｜tool_call_end｜>\n<｜tool_calls_end｜>",
+     [("text", "Let me search.\n"), ("tool_use", "Bash", {"command": "ls -la", "timeout": 10})]),
     ("kimi-k2", "vllm",
      "<|tool_calls_section_begin|><|tool_call_begin|>functions.Bash:0<|tool_call_argument_begin|>{\"command\": \"ls -la\"}"
      "<|tool_call_end|><|tool_call_begin|>functions.Read:1<|tool_call_argument_begin|>{\"file_path\": \"/x\"}"

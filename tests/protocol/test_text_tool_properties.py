@@ -70,6 +70,10 @@ def render(form: str, name: str, args: dict) -> str:
     if form == "minimax":
         params = "".join(f'<parameter name="{k}">{xml_value(v)}</parameter>\n' for k, v in args.items())
         return f'<minimax:tool_call>\n<invoke name="{name}">\n{params}</invoke>\n</minimax:tool_call>'
+    if form == "step":
+        params = "".join(f'<steptml:parameter name="{k}">{xml_value(v)}</steptml:parameter>\n' for k, v in args.items())
+        return (f'<｜tool_calls_begin｜>\n<｜tool_call_begin｜>function<｜tool_sep｜><steptml:invoke name="{name}">\n'
+                f"{params}</steptml:invoke><｜tool_call_end｜>\n<｜tool_calls_end｜>")
     if form == "kimi":
         return (f"<|tool_calls_section_begin|><|tool_call_begin|>functions.{name}:0<|tool_call_argument_begin|>"
                 f"{_dumps(args)}<|tool_call_end|><|tool_calls_section_end|>")
@@ -77,8 +81,8 @@ def render(form: str, name: str, args: dict) -> str:
 
 
 FORMS = ["hermes", "hermes_compact", "hermes_escaped", "qwen3_coder", "qwen_bare", "glm", "mistral_v11",
-         "mistral_array", "llama", "deepseek31", "deepseek3", "minimax", "kimi"]
-XML_FORMS = {"qwen3_coder", "qwen_bare", "glm", "minimax"}
+         "mistral_array", "llama", "deepseek31", "deepseek3", "minimax", "step", "kimi"]
+XML_FORMS = {"qwen3_coder", "qwen_bare", "glm", "minimax", "step"}
 SINGLE_LINE_FORMS = ["hermes_compact", "mistral_v11", "kimi", "deepseek31"]
 
 
@@ -134,7 +138,9 @@ def near_miss(draw) -> tuple:
     if kind == "broken":
         if form in XML_FORMS:
             text = text.replace("</parameter>", "", 1) if form != "glm" else text.replace("</arg_key>", "", 1)
-            if "</parameter>" not in render(form, name, args):  # a single-parameter minimax call
+            if form == "step":
+                text = text.replace("</steptml:parameter>", "", 1)
+            elif "</parameter>" not in render(form, name, args):  # a single-parameter minimax call
                 text = text.replace("</invoke>", "", 1)
         else:
             text = text.replace('":', '" ', 1)  # a key without its colon: no cheap repair helps

@@ -119,6 +119,8 @@ def test_resolve_settings() -> None:
     assert resolve(("auto",), "meta/llama-3.3-70b-instruct") == ("llama", "json")
     assert resolve(("auto",), "z-ai/glm-4.6") == ("glm",)
     assert resolve(("auto",), "gpt-4o") == ()
+    assert resolve(("auto",), "stepfun-ai/step-3.7-flash") == ("step",)
+    assert resolve(("auto",), "MiniMax-M2.5") == ("minimax",)
     assert resolve(("hermes", "mistral"), "x") == ("hermes", "mistral")
 
 

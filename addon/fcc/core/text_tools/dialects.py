@@ -15,6 +15,8 @@ Formats as the models' chat templates write them and the serving stacks' parsers
   deepseek     <｜tool▁calls▁begin｜><｜tool▁call▁begin｜>N<｜tool▁sep｜>{...}<｜tool▁call▁end｜><｜tool▁calls▁end｜>
                (V3.1+), or function<｜tool▁sep｜>N\\n```json\\n{...}\\n``` (V3/R1)
   minimax      <minimax:tool_call>\n<invoke name="N">\n<parameter name="K">V</parameter>\n</invoke>\n</minimax:tool_call>
+  step         <｜tool_calls_begin｜><｜tool_call_begin｜>function<｜tool_sep｜><steptml:invoke name="N">
+               <steptml:parameter name="K">V</steptml:parameter></steptml:invoke><｜tool_call_end｜><｜tool_calls_end｜>
   kimi         <|tool_calls_section_begin|><|tool_call_begin|>functions.N:0<|tool_call_argument_begin|>{...}
                <|tool_call_end|><|tool_calls_section_end|>                     Kimi K2
 
@@ -179,7 +181,7 @@ from fcc.core.text_tools.json_dialects import (  # noqa: E402
     JsonMessageRegion, LlamaRegion, MistralRegion, render_json, render_llama, render_mistral,
 )
 from fcc.core.text_tools.xml_dialects import (  # noqa: E402
-    glm_region, minimax_region, qwen_region, render_glm, render_minimax, render_qwen,
+    glm_region, minimax_region, qwen_region, render_glm, render_minimax, render_qwen, render_step, step_region,
 )
 
 
@@ -218,6 +220,8 @@ DIALECTS: dict[str, Dialect] = {
                 result="<｜tool▁output▁begin｜>{content}<｜tool▁output▁end｜>", closers=("<｜tool▁calls▁end｜>",)),
         Dialect("minimax", ("<minimax:tool_call>",), minimax_region, render_minimax, (r"minimax",),
                 closers=("</minimax:tool_call>",)),
+        Dialect("step", ("<｜tool_calls_begin｜>",), step_region, render_step, (r"step-?\d", r"stepfun"),
+                closers=("<｜tool_calls_end｜>",)),
         Dialect("kimi", ("<|tool_calls_section_begin|>", "<|tool_call_section_begin|>"), _kimi_region, _render_kimi,
                 (r"kimi", r"moonshot"), closers=("<|tool_calls_section_end|>", "<|tool_call_section_end|>")),
     )

@@ -167,29 +167,40 @@ def render_glm(calls: Sequence[tuple[str, dict]]) -> str:
     return "\n".join(out)
 
 
-# ----------------------------------------------------------------- minimax
-_INVOKE = re.compile(r'\s*<invoke name="([^"\n]+)">(.*?)</invoke>', re.DOTALL)
-_MINIMAX_PARAMETER = re.compile(r'\s*<parameter name="([^"\n]+)">(.*?)</parameter>', re.DOTALL)
-_INVOKE_HEAD = re.compile(r'<invoke name="([^"\n]*)">')
+# ------------------------------------------------------ minimax and step
+def _invoke_patterns(prefix: str) -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str], str]:
+    return (
+        re.compile(rf'\s*<{prefix}invoke name="([^"\n]+)">(.*?)</{prefix}invoke>', re.DOTALL),
+        re.compile(rf'\s*<{prefix}parameter name="([^"\n]+)">(.*?)</{prefix}parameter>', re.DOTALL),
+        re.compile(rf'<{prefix}invoke name="([^"\n]*)">'),
+        f'<{prefix}invoke name="',
+    )
 
 
-def _minimax_probe(head: str) -> str | None | bool:
+_MINIMAX = _invoke_patterns("")
+_STEP = _invoke_patterns("steptml:")
+
+
+def _invoke_probe(head: str, patterns: tuple) -> str | None | bool:
     stripped = head.lstrip()
-    if not stripped or '<invoke name="'.startswith(stripped):
+    start = patterns[3]
+    if not stripped or start.startswith(stripped):
         return None
-    if not stripped.startswith('<invoke name="'):
+    if not stripped.startswith(start):
         return False
-    match = _INVOKE_HEAD.match(stripped)
+    match = patterns[2].match(stripped)
     if match:
         return match.group(1)
     return False if len(stripped) > 200 else None
 
 
-def _minimax_parse(body: str, tools: ToolSet) -> list[Call] | None:
+def _invokes(body: str, tools: ToolSet, patterns: tuple, dialect: str) -> list[Call] | None:
+    """`<invoke name=N><parameter name=K>V</parameter>...</invoke>`, repeated, nothing else around them."""
+    invoke_re, parameter_re = patterns[0], patterns[1]
     calls: list[Call] = []
     pos = 0
     while True:
-        invoke = _INVOKE.match(body, pos)
+        invoke = invoke_re.match(body, pos)
         if invoke is None:
             break
         name, inner = invoke.group(1), invoke.group(2)
@@ -199,15 +210,15 @@ def _minimax_parse(body: str, tools: ToolSet) -> list[Call] | None:
         arguments: dict = {}
         inner_pos = 0
         while True:
-            parameter = _MINIMAX_PARAMETER.match(inner, inner_pos)
+            parameter = parameter_re.match(inner, inner_pos)
             if parameter is None:
                 break
-            if "<parameter name=" in parameter.group(2):
+            if "parameter name=" in parameter.group(2):
                 return None
             key = parameter.group(1)
-            arguments[key] = spec.coerce(key, parameter.group(2))  # the template writes values inline, exactly
+            arguments[key] = spec.coerce(key, parameter.group(2))  # the templates write values inline, exactly
             inner_pos = parameter.end()
-        call = checked(tools, name, arguments, "minimax") if not inner[inner_pos:].strip() else None
+        call = checked(tools, name, arguments, dialect) if not inner[inner_pos:].strip() else None
         if call is None:
             return None
         calls.append(call)
@@ -215,15 +226,63 @@ def _minimax_parse(body: str, tools: ToolSet) -> list[Call] | None:
     return calls if calls and not body[pos:].strip() else None
 
 
+def _minimax_probe(head: str) -> str | None | bool:
+    return _invoke_probe(head, _MINIMAX)
+
+
+def _minimax_parse(body: str, tools: ToolSet) -> list[Call] | None:
+    return _invokes(body, tools, _MINIMAX, "minimax")
+
+
 def minimax_region(opener: str, tools: ToolSet) -> MarkedRegion:
     return MarkedRegion(("</minimax:tool_call>",), _minimax_probe, _minimax_parse, tools)
 
 
 def render_minimax(calls: Sequence[tuple[str, dict]]) -> str:
-    invokes = "".join(
-        f'<invoke name="{name}">\n'
-        + "".join(f'<parameter name="{k}">{_xml_value(v)}</parameter>\n' for k, v in arguments.items())
-        + "</invoke>\n"
+    return f"<minimax:tool_call>\n{_render_invokes(calls, '')}</minimax:tool_call>"
+
+
+def _render_invokes(calls: Sequence[tuple[str, dict]], prefix: str) -> str:
+    return "".join(
+        f'<{prefix}invoke name="{name}">\n'
+        + "".join(f'<{prefix}parameter name="{k}">{_xml_value(v)}</{prefix}parameter>\n' for k, v in arguments.items())
+        + f"</{prefix}invoke>\n"
         for name, arguments in calls
     )
-    return f"<minimax:tool_call>\n{invokes}</minimax:tool_call>"
+
+
+# StepFun Step-3 / 3.5: `<｜tool_calls_begin｜>` (underscores, unlike DeepSeek's ▁), one steptml invoke per call.
+_STEP_CALL = re.compile(r"\s*<｜tool_call_begin｜>\s*function\s*<｜tool_sep｜>(.*?)<｜tool_call_end｜>", re.DOTALL)
+_STEP_LEAD = "<｜tool_call_begin｜>function<｜tool_sep｜>"
+
+
+def _step_probe(head: str) -> str | None | bool:
+    stripped = head.lstrip()
+    if stripped.startswith(_STEP_LEAD):
+        return _invoke_probe(stripped[len(_STEP_LEAD) :], _STEP) if stripped[len(_STEP_LEAD) :].strip() else None
+    compact = re.sub(r"\s+", "", stripped)
+    return None if not compact or _STEP_LEAD.startswith(compact[: len(_STEP_LEAD)]) else False
+
+
+def _step_parse(body: str, tools: ToolSet) -> list[Call] | None:
+    calls: list[Call] = []
+    pos = 0
+    while True:
+        match = _STEP_CALL.match(body, pos)
+        if match is None:
+            break
+        found = _invokes(match.group(1).strip(), tools, _STEP, "step")
+        if not found or len(found) != 1:
+            return None
+        calls.extend(found)
+        pos = match.end()
+    return calls if calls and not body[pos:].strip() else None
+
+
+def step_region(opener: str, tools: ToolSet) -> MarkedRegion:
+    return MarkedRegion(("<｜tool_calls_end｜>",), _step_probe, _step_parse, tools)
+
+
+def render_step(calls: Sequence[tuple[str, dict]]) -> str:
+    inner = "".join(f"{_STEP_LEAD}{_render_invokes([call], 'steptml:')}<｜tool_call_end｜>" for call in calls)
+    return f"<｜tool_calls_begin｜>{inner}<｜tool_calls_end｜>"
