@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from fcc.core.text_tools.regions import Call, MarkedRegion, checked
 from fcc.core.text_tools.schema import ToolSet
@@ -168,8 +169,15 @@ def render_glm(calls: Sequence[tuple[str, dict]]) -> str:
 
 
 # ------------------------------------------------------ minimax and step
-def _invoke_patterns(prefix: str) -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str], str]:
-    return (
+class _InvokeTags(NamedTuple):
+    invoke: re.Pattern[str]
+    parameter: re.Pattern[str]
+    head: re.Pattern[str]
+    start: str
+
+
+def _invoke_patterns(prefix: str) -> _InvokeTags:
+    return _InvokeTags(
         re.compile(rf'\s*<{prefix}invoke name="([^"\n]+)">(.*?)</{prefix}invoke>', re.DOTALL),
         re.compile(rf'\s*<{prefix}parameter name="([^"\n]+)">(.*?)</{prefix}parameter>', re.DOTALL),
         re.compile(rf'<{prefix}invoke name="([^"\n]*)">'),
@@ -181,22 +189,22 @@ _MINIMAX = _invoke_patterns("")
 _STEP = _invoke_patterns("steptml:")
 
 
-def _invoke_probe(head: str, patterns: tuple) -> str | None | bool:
+def _invoke_probe(head: str, patterns: _InvokeTags) -> str | None | bool:
     stripped = head.lstrip()
-    start = patterns[3]
+    start = patterns.start
     if not stripped or start.startswith(stripped):
         return None
     if not stripped.startswith(start):
         return False
-    match = patterns[2].match(stripped)
+    match = patterns.head.match(stripped)
     if match:
         return match.group(1)
     return False if len(stripped) > 200 else None
 
 
-def _invokes(body: str, tools: ToolSet, patterns: tuple, dialect: str) -> list[Call] | None:
+def _invokes(body: str, tools: ToolSet, patterns: _InvokeTags, dialect: str) -> list[Call] | None:
     """`<invoke name=N><parameter name=K>V</parameter>...</invoke>`, repeated, nothing else around them."""
-    invoke_re, parameter_re = patterns[0], patterns[1]
+    invoke_re, parameter_re = patterns.invoke, patterns.parameter
     calls: list[Call] = []
     pos = 0
     while True:
