@@ -49,6 +49,19 @@ def test_an_unconfirmed_region_is_released_by_the_clock_and_rescanned() -> None:
     assert not rec.holding
 
 
+def test_a_slow_model_still_making_progress_is_not_cut() -> None:
+    """A CPU-only model writes a token every few seconds: each token restarts the silence clock."""
+    rec = recogniser(unconfirmed_seconds=5.0)
+    now = 0.0
+    for token in ["<tool_call>", "\n", "{", '"', "na", "me", '":', ' "', "Ba", "sh", '"']:
+        assert rec.feed(token) == []
+        rec.flush_pending(now)
+        now += 4.0
+        assert rec.flush_pending(now) == []
+    pieces = rec.feed(', "arguments": {"command": "ls"}}\n</tool_call>')
+    assert [kind for kind, _ in pieces] == ["call"]
+
+
 def test_a_confirmed_call_is_not_cut_by_the_clock() -> None:
     """A long Write streams for minutes; once it names a declared tool it is held like a native call."""
     rec = recogniser(unconfirmed_seconds=5.0)

@@ -14,10 +14,12 @@ back while it is being decided:
             uses that opener until one accepts or all reject
 
 What is held is bounded: a region that has not named a declared tool within
-UNCONFIRMED_BYTES (or, with a clock, UNCONFIRMED_SECONDS) is released as text;
-a confirmed one is bounded by CONFIRMED_BYTES only, since a long Write call
-legitimately takes minutes and is held like a native call (pings cover it).
-The core has no clock: the engine calls flush_pending(now) while `holding`.
+Limits.unconfirmed_bytes, or that the upstream leaves without a new token for
+Limits.unconfirmed_seconds (a partial opener: prefix_seconds), is released as
+text. A slow local model still counts as progress, so it is not cut. A
+confirmed call is bounded by confirmed_bytes only: a long Write legitimately
+streams for minutes and is held like a native call (pings cover it). The core
+has no clock: the engine calls flush_pending(now) while `holding`.
 
 Whitespace-only text between calls (or between a call and the message's start
 or end) is call syntax, not content: it is dropped. All other text is released
@@ -159,6 +161,8 @@ class TextToolRecogniser:
         out: list[Piece] = []
         if text:
             self._consume(text, out)
+            if self.holding:
+                self._hold_epoch += 1  # progress: the silence that releases held text starts again
         return out
 
     def plain(self, text: str) -> bool:
@@ -197,6 +201,8 @@ class TextToolRecogniser:
         elif self._pending and held_for >= self.limits.prefix_seconds:
             pending, self._pending = self._pending, ""
             self._text(pending, out)
+        if out and self.holding:
+            self._hold_epoch += 1  # what the release rescanned holds anew: its own clock
         return out
 
     def finish(self, truncated: bool = False) -> list[Piece]:
@@ -262,8 +268,7 @@ class TextToolRecogniser:
         return body
 
     def _scan(self, text: str, out: list[Piece]) -> str:
-        continuing = bool(self._pending)
-        if continuing:
+        if self._pending:
             text = self._pending + text
             self._pending = ""
         if self._anchored and not self._seen_text and not self._anchor_tried:
@@ -297,8 +302,6 @@ class TextToolRecogniser:
                     rest = text[at:]
                     if any(o.startswith(rest) for o in self._opener_list):
                         self._pending = rest  # decided by the next piece (quoted or not)
-                        if not (continuing and at == 0):
-                            self._hold_epoch += 1  # a new hold: its time bound starts now
                         return ""
                 continue
             if self._last in _QUOTES:
@@ -315,7 +318,6 @@ class TextToolRecogniser:
     def _start_region(self, opener: str) -> None:
         dialects = self._openers[opener] if opener else self._anchored
         self._region = _Region(opener, [d.region(opener, self.tools) for d in dialects])
-        self._hold_epoch += 1
 
     def _text(self, text: str, out: list[Piece]) -> None:
         """Release text: code context and quotes are tracked on exactly what the client sees."""
