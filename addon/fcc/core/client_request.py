@@ -40,7 +40,7 @@ def _describe(error: ValidationError) -> str:
     return f"{where}: {first.get('msg', 'invalid')}"
 
 
-def parse_request(raw: bytes | None, *, count_tokens: bool = False) -> tuple[dict | None, AnthropicError | None]:
+def parse_request(raw: bytes | None, *, count_tokens: bool = False) -> tuple[dict[str, Any] | None, AnthropicError | None]:
     """Bytes -> (request dict, None) or (None, a 400 invalid_request_error)."""
     if not raw:
         return None, invalid_request("request body is empty: expected a JSON object")

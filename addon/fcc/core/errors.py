@@ -17,6 +17,7 @@ import json
 import re
 from email.utils import parsedate_to_datetime
 from dataclasses import dataclass, field
+from typing import Any
 
 ERROR_TYPE_BY_STATUS: dict[int, str] = {
     400: "invalid_request_error",
@@ -76,7 +77,7 @@ class AnthropicError:
     message: str
     headers: dict[str, str] = field(default_factory=dict)
 
-    def body(self) -> dict:
+    def body(self) -> dict[str, Any]:
         return {"type": "error", "error": {"type": self.type, "message": self.message}}
 
     def body_bytes(self) -> bytes:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 # Characters per token for mixed English prose, code and JSON. A calibrated,
 # per-provider count is future work; this keeps /context roughly right.
@@ -41,7 +42,7 @@ def _content_chars(content: object) -> tuple[int, int]:
     return chars, images
 
 
-def estimate_input_tokens(request: dict) -> int:
+def estimate_input_tokens(request: dict[str, Any]) -> int:
     chars = images = 0
     system = request.get("system")
     if isinstance(system, str):
@@ -59,7 +60,7 @@ def estimate_input_tokens(request: dict) -> int:
     return max(1, int(chars / CHARS_PER_TOKEN) + images * IMAGE_TOKENS)
 
 
-def count_tokens_body(request: dict) -> bytes:
+def count_tokens_body(request: dict[str, Any]) -> bytes:
     return json.dumps({"input_tokens": estimate_input_tokens(request)}).encode()
 
 

@@ -6,11 +6,13 @@ Never sniffs model names: the profile and the route carry all the knowledge.
 
 from __future__ import annotations
 
+from typing import Any
+
 EFFORT_ORDER = ("minimal", "low", "medium", "high", "xhigh", "max")
 POLICIES = frozenset({"client", "off", *EFFORT_ORDER})
 
 
-def client_effort(request: dict) -> str | None:
+def client_effort(request: dict[str, Any]) -> str | None:
     """What the client asked for: an effort word, "off", or None (no preference)."""
     thinking = request.get("thinking")
     output_config = request.get("output_config")
@@ -33,7 +35,7 @@ def client_effort(request: dict) -> str | None:
     return None
 
 
-def resolve(request: dict, policy: str) -> str | None:
+def resolve(request: dict[str, Any], policy: str) -> str | None:
     """Route policy wins over the client unless it is `client`."""
     if policy and policy != "client":
         return policy
@@ -52,7 +54,7 @@ def snap_effort(effort: str, levels: tuple[str, ...]) -> str:
     return max(below)[1] if below else min(ranked)[1]
 
 
-def encode(decision: str | None, control: str, levels: tuple[str, ...]) -> dict:
+def encode(decision: str | None, control: str, levels: tuple[str, ...]) -> dict[str, Any]:
     """Top-level request fields expressing the decision for one provider control."""
     if decision is None or control in ("none", "anthropic"):
         return {}
@@ -70,7 +72,7 @@ def encode(decision: str | None, control: str, levels: tuple[str, ...]) -> dict:
     return {}
 
 
-def anthropic_thinking(decision: str | None, max_tokens: int | None) -> dict | None:
+def anthropic_thinking(decision: str | None, max_tokens: int | None) -> dict[str, Any] | None:
     """For Anthropic-native upstreams when the route overrides the client: a thinking block."""
     if decision is None:
         return None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 # A single SSE line longer than this is not an event any provider sends; it is
 # garbage or an attack. The decoder drops the line and reports it instead of
@@ -129,12 +130,12 @@ def _json_bytes(data: object) -> bytes:
         return _DUMPS_ASCII(data).encode()
 
 
-def encode_event(name: str, data: dict) -> bytes:
+def encode_event(name: str, data: dict[str, Any]) -> bytes:
     """One Anthropic-style event: always with its `event:` line (both SDKs dispatch on it)."""
     return b"event: " + name.encode() + b"\ndata: " + _json_bytes(data) + b"\n\n"
 
 
-def encode_data(data: dict | str) -> bytes:
+def encode_data(data: dict[str, Any] | str) -> bytes:
     """One OpenAI-style `data:` event."""
     body = data.encode("utf-8", "replace") if isinstance(data, str) else _json_bytes(data)
     return b"data: " + body + b"\n\n"

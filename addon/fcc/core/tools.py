@@ -9,6 +9,7 @@ import hashlib
 import json
 import re
 import uuid
+from typing import Any
 
 _ALNUM = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _ALNUM9 = re.compile(r"^[A-Za-z0-9]{9}$")
@@ -61,7 +62,7 @@ class ToolIdCodec:
 _TRAILING_COMMA = re.compile(r",\s*([}\]])")
 
 
-def parse_tool_arguments(raw: str | dict | list | None) -> tuple[dict, bool]:
+def parse_tool_arguments(raw: str | dict[str, Any] | list[Any] | None) -> tuple[dict[str, Any], bool]:
     """Parse tool-call arguments into a JSON object.
 
     Returns (arguments, ok). When the text is not valid JSON, cheap repairs are
