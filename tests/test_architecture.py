@@ -62,6 +62,7 @@ OPTIONAL_DEPENDENCIES = frozenset({"redis", "prometheus_client"})
 LAZY_IMPORTS = {
     ("fcc.cli", "fcc.doctor"): "`fcc run` / `fcc claude` exec at once; only `fcc doctor` pays for httpx and asyncio",
     ("fcc.engine.shared_state", "fcc.engine.redis_state"): "redis-py is the optional `team` extra: imported only when routes.yaml names a Redis",
+    ("fcc.engine.shared_state", "fcc.engine.failover"): "the failover wraps a Redis: loaded with it, and it imports shared_state's MemoryState",
 }
 
 

@@ -13,7 +13,8 @@ pytest.importorskip("redis")
 
 from fcc.engine import shared_state
 from fcc.engine.redis_state import RedisState
-from fcc.engine.shared_state import MemoryState, SharedState
+from fcc.engine.failover import SharedState
+from fcc.engine.shared_state import MemoryState
 from tests.support.redis_server import RedisServer
 
 WINDOW = 30.0

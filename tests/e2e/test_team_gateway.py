@@ -2,7 +2,8 @@
 
 The provider (a scripted upstream) allows 40 requests per rolling window and answers 429 beyond.
 fcc's windows are shortened with FCC_WINDOW_SECONDS (40 per 10 s instead of 40 per minute: the
-same rule, six times faster), so the whole run stays well under 90 s. 50 concurrent streaming
+same rule, six times faster), so the whole run stays well under 90 s. Its max_concurrency (8)
+holds across the replicas too. 50 concurrent streaming
 clients, spread over the replicas as a load balancer would, send requests for a bounded time.
 Redis is killed in the middle and restarted (with its append-only file, as a real one runs).
 
@@ -40,11 +41,12 @@ from tests.support.upstream_responses import Response, openai_error, openai_text
 pytestmark = pytest.mark.e2e
 
 LIMIT = 40  # provider requests per window
+CONCURRENCY = 8  # provider's max_concurrency, across replicas
 WINDOW = 10.0  # seconds (FCC_WINDOW_SECONDS; a real provider's is 60)
 CLIENTS = 50
-LOAD_SECONDS = 22.0  # clients keep sending for this long...
+LOAD_SECONDS = 24.0  # clients keep sending for this long...
 DRAIN_SECONDS = 30.0  # ...then requests in flight get this long to finish
-KILL_AT, RESTART_AT = 7.0, 13.0  # Redis is down in between
+KILL_AT, RESTART_AT = 7.0, 17.0  # Redis is down in between (a window boundary falls inside)
 CAROL_RPM = 4  # carol's own limit, per window, across replicas
 PRICE = (1.0, 2.0)  # USD per million tokens in / out
 PREFIX = "fcc:"
@@ -153,7 +155,7 @@ async def one_request(client: httpx.AsyncClient, url: str, user: str, replica: i
 def routes_file(tmp_path: Path, index: int, upstream: ScriptedUpstream, redis_url: str, metrics_port: int) -> Path:
     routes = {
         "providers": {"team": {"like": "vllm", "base_url": upstream.url("/v1"), "requests_per_minute": LIMIT,
-                               "quirks": {"price_per_mtok": list(PRICE)}}},
+                               "max_concurrency": CONCURRENCY, "quirks": {"price_per_mtok": list(PRICE)}}},
         "models": {"default": "team/team-model", "haiku": "team/team-small"},
         "shared_state": {"url": redis_url, "prefix": PREFIX},
         "metrics": {"listen": f"127.0.0.1:{metrics_port}"},
@@ -253,13 +255,16 @@ def test_three_replicas_share_one_quota_and_survive_redis_going_away(
         assert max_in_window(upstream.received, WINDOW) <= LIMIT, f"the provider's window was exceeded: {[round(t, 2) for t in received]}"
         assert len(upstream.accepted) == len(upstream.received), "fcc sent a request the provider refused"
         assert len(received) > LIMIT * 2  # the load really did fill several windows
+        spans = [(e.request.received_at, e.finished_at or e.client_closed_at or time.monotonic()) for e in upstream.exchanges]
+        in_flight = max(sum(1 for start, end in spans if start <= t < end) for t, _ in spans)
+        assert in_flight <= CONCURRENCY, f"{in_flight} requests at once at the provider (max_concurrency {CONCURRENCY})"
 
         # ---------------------------------------------------------------- the clients
         problems = [o for o in outcomes if not o.ok and not (o.user == "carol" and o.status == 429)]
         assert not problems, [(o.user, o.status, o.error_type, o.message, o.problem) for o in problems[:5]]
         ok = [o for o in outcomes if o.ok]
-        during_outage = [o for o in ok if KILL_AT + 0.5 <= o.sent <= RESTART_AT - 0.5]
-        assert during_outage, "nothing was served while Redis was down"
+        during_outage = [t for t in received if KILL_AT + 0.5 <= t <= RESTART_AT - 0.5]
+        assert during_outage, f"nothing reached the provider while Redis was down: {[round(t, 2) for t in received]}"
         carol = [o for o in outcomes if o.user == "carol"]
         carol_ok = sorted(o.sent for o in carol if o.ok)
         carol_refused = [o for o in carol if o.status == 429]

@@ -175,6 +175,8 @@ class ProviderGate:
         whole stream to end.
         """
         deadline = time.monotonic() + max_wait
+        if self.requests_per_minute:
+            shared_state.STATE.watch_window(f"provider:{self.key}", counted_window())
         acquired = False
         holder: str | None = None
         renewal: asyncio.Task | None = None
@@ -310,8 +312,8 @@ def gate_for(provider_id: str, requests_per_minute: int | None, max_concurrency:
     if gate is None:
         gate = _GATES[key] = ProviderGate(requests_per_minute, max_concurrency, key=provider_id)
     state = shared_state.STATE
-    if isinstance(state, shared_state.SharedState):
-        state.on_tick(MODELS.refresh)
+    if state.shared:
+        state.on_tick(MODELS.refresh)  # type: ignore[attr-defined]
     return gate
 
 

@@ -73,6 +73,22 @@ end
 return 0
 """
 
+# KEYS[1] slots -> {holder, holder, ...} whose lease runs
+SLOT_HOLDERS = _NOW + """
+return redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')
+"""
+
+# KEYS[1] slots; ARGV lease_ms, holders... -> holders added (a resync: held while Redis was away)
+FORCE_SLOTS = _NOW + """
+local lease = tonumber(ARGV[1])
+local added = 0
+for i = 2, #ARGV do
+  added = added + redis.call('ZADD', KEYS[1], now + lease, ARGV[i])
+end
+redis.call('PEXPIRE', KEYS[1], lease)
+return added
+"""
+
 # KEYS[1] slots; ARGV lease_ms, holders... -> leases renewed (only those still held)
 RENEW_SLOTS = _NOW + """
 local lease = tonumber(ARGV[1])
@@ -132,6 +148,8 @@ class RedisState:
         self._window_stamps = self.redis.register_script(WINDOW_STAMPS)
         self._acquire = self.redis.register_script(ACQUIRE_SLOT)
         self._renew = self.redis.register_script(RENEW_SLOTS)
+        self._holders = self.redis.register_script(SLOT_HOLDERS)
+        self._force = self.redis.register_script(FORCE_SLOTS)
         self._extend = self.redis.register_script(EXTEND_COOLDOWN)
         self._add_usage = self.redis.register_script(ADD_USAGE)
         self._heartbeat = self.redis.register_script(HEARTBEAT)
@@ -175,6 +193,14 @@ class RedisState:
 
     async def release_slot(self, key: str, holder: str) -> None:
         await self.redis.zrem(self.key("slots", key), holder)
+
+    async def slot_holders(self, key: str) -> list[str]:
+        return list(await self._holders(keys=[self.key("slots", key)]))
+
+    async def add_holders(self, key: str, holders: list[str], lease: float) -> int:
+        if not holders:
+            return 0
+        return int(await self._force(keys=[self.key("slots", key)], args=[_ms(lease), *holders]))
 
     async def extend_cooldown(self, key: str, seconds: float) -> float:
         if seconds <= 0:

@@ -4,24 +4,19 @@ The engine asks a `QuotaState` for storage operations only (stamp a request wind
 concurrency slot, push a cooldown deadline, add to usage counters); what to do with the
 answers (wait, probe, fall back, refuse) stays with admission and the retry policy.
 
-`MemoryState` keeps everything in this process, as fcc always did. `SharedState` puts it in
-Redis (`fcc.engine.redis_state`) and, when Redis cannot be reached, keeps serving from a
-`MemoryState` with each limit divided by the number of replicas last seen, says so once,
+`MemoryState` keeps everything in this process, as fcc always did. `fcc.engine.failover.SharedState`
+puts it in Redis (`fcc.engine.redis_state`) and, when Redis cannot be reached, keeps serving
+from a `MemoryState` with each limit shared out among the replicas last seen, says so once,
 and pushes what it did meanwhile back to Redis when Redis answers again.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
-import os
-import socket
 import time
-import uuid
 from collections import defaultdict, deque
-from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 log = logging.getLogger("fcc")
 
@@ -29,6 +24,9 @@ OP_TIMEOUT = 1.0  # a Redis call slower than this counts as Redis being down
 RETRY_EVERY = 1.0  # while down: how often to try Redis again
 HEARTBEAT_EVERY = 1.0  # while up: replica heartbeat, what the others hold, shared cooldowns
 REPLICA_TTL = 10.0
+# Back from an outage, a replica keeps to its share a little longer (while also stamping
+# Redis): the others may still be alone, with stamps Redis does not know yet.
+GRACE = 2 * RETRY_EVERY + OP_TIMEOUT
 
 
 class QuotaState(Protocol):
@@ -41,6 +39,10 @@ class QuotaState(Protocol):
 
         Returns (taken, wait): when taken, wait is how long until the window has room again
         (0 when it still has room); when not taken, how long until the oldest stamp leaves it."""
+        ...
+
+    def watch_window(self, key: str, window: float) -> None:
+        """This replica is about to use the window: keep track of it before its first stamp."""
         ...
 
     async def acquire_slot(self, key: str, limit: int, holder: str, lease: float) -> bool:
@@ -82,6 +84,9 @@ class MemoryState:
     async def take_window(self, key: str, limit: int, window: float, member: str) -> tuple[bool, float]:
         return self.take_window_now(key, limit, window, member)
 
+    def watch_window(self, key: str, window: float) -> None:
+        pass
+
     def take_window_now(self, key: str, limit: int, window: float, member: str) -> tuple[bool, float]:
         now = time.monotonic()
         stamps = self._windows[key]
@@ -108,6 +113,10 @@ class MemoryState:
             held[holder] = now + lease
             return True
         return False
+
+    def holders(self, key: str) -> list[str]:
+        now = time.monotonic()
+        return [holder for holder, until in self._slots.get(key, {}).items() if until > now]
 
     async def renew_slots(self, key: str, holders: list[str], lease: float) -> None:
         held = self._slots.get(key, {})
@@ -152,207 +161,6 @@ class MemoryState:
         return dict(counters) if expires > time.monotonic() else {}
 
 
-class SharedState:
-    """Redis first; this process's own `MemoryState` while Redis is unreachable.
-
-    While up, this replica's window stamps are mirrored locally, and every heartbeat reads
-    which stamps the other replicas hold (members are tagged with their replica). While down,
-    each of N replicas (the heartbeats last seen) keeps to a share, limit // N, of every
-    window, counting its own stamps, and also leaves room for what the others may hold: a
-    replica that was over its share before the outage stays at what it had until that ages
-    out. Together they stay under the provider's limit, give or take the stamps the others
-    took in the last heartbeat before Redis went away. Stamps, cooldowns and usage taken
-    meanwhile are pushed to Redis when it answers again.
-    """
-
-    shared = True
-
-    def __init__(self, remote: Any, description: str) -> None:
-        self.remote = remote  # a RedisState
-        self.local = MemoryState()
-        self.description = description  # the URL without its password, for the log
-        self.replica_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        self.up = True
-        self.replicas = 1
-        self._windows: dict[str, float] = {}  # window key -> its length, for the resync
-        # window key -> (when read, {other replica: ages of its stamps then})
-        self._others: dict[str, tuple[float, dict[str, list[float]]]] = {}
-        self._outage_usage: dict[str, tuple[dict[str, float], float]] = {}
-        self._outage_cooldowns: set[str] = set()
-        self._task: asyncio.Task | None = None
-        self._tick_hooks: list[Callable[[], Awaitable[None]]] = []
-        self._said_down = False
-
-    # ------------------------------------------------------------ plumbing
-    def on_tick(self, hook: Callable[[], Awaitable[None]]) -> None:
-        """Run `hook` (e.g. a refresh of mirrored cooldowns) every heartbeat while Redis is up."""
-        if hook not in self._tick_hooks:
-            self._tick_hooks.append(hook)
-
-    def _ensure_running(self) -> None:
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._maintain())
-
-    def _went_down(self, exc: BaseException) -> None:
-        if self.up:
-            self.up = False
-            if not self._said_down:
-                self._said_down = True
-                log.warning("fcc: shared state %s unreachable (%s); serving with this replica's own limits "
-                            "(each divided by %d replicas) until it is back", self.description,
-                            type(exc).__name__, self.replicas)
-
-    async def _remote(self, call: Callable[[], Awaitable[Any]]) -> tuple[bool, Any]:
-        self._ensure_running()
-        if not self.up:
-            return False, None
-        try:
-            return True, await asyncio.wait_for(call(), OP_TIMEOUT)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # redis errors, OSError, timeouts: all mean "not now"
-            self._went_down(exc)
-            return False, None
-
-    async def _maintain(self) -> None:
-        while True:
-            if self.up:
-                ok, count = await self._remote(lambda: self.remote.heartbeat(self.replica_id, REPLICA_TTL))
-                if ok:
-                    self.replicas = max(1, int(count))
-                    await self._refresh_windows()
-                    for hook in list(self._tick_hooks):
-                        try:
-                            await hook()
-                        except Exception:
-                            log.debug("fcc: shared state refresh failed", exc_info=True)
-                await asyncio.sleep(HEARTBEAT_EVERY if self.up else RETRY_EVERY)
-            else:
-                try:
-                    await asyncio.wait_for(self.remote.ping(), OP_TIMEOUT)
-                    await asyncio.wait_for(self._resync(), 10 * OP_TIMEOUT)
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    await asyncio.sleep(RETRY_EVERY)
-                    continue
-                self.up = True
-                self._said_down = False
-
-    async def _refresh_windows(self) -> None:
-        """What the other replicas hold in each window: what an outage starts from."""
-        for key, window in list(self._windows.items()):
-            ok, stamps = await self._remote(functools.partial(self.remote.window_stamps, key, window))
-            if not ok:
-                return
-            others: dict[str, list[float]] = defaultdict(list)
-            for member, age in stamps:
-                replica = member.rpartition(":")[0]
-                if replica != self.replica_id:
-                    others[replica].append(age)
-            self._others[key] = (time.monotonic(), dict(others))
-
-    async def _resync(self) -> None:
-        """Redis is back (maybe empty after a restart): give it what this replica did meanwhile."""
-        stamps = 0
-        # Every stamp this replica still has in a window, not only the outage's: a restarted
-        # Redis is empty, and members are unique, so a Redis that kept them counts none twice.
-        for key, window in list(self._windows.items()):
-            entries = self.local.stamps(key, window)
-            if entries:
-                await self.remote.add_stamps(key, entries, window)
-                stamps += len(entries)
-        for key, (amounts, ttl) in list(self._outage_usage.items()):
-            await self.remote.add_usage(key, amounts, ttl)
-        for key, left in self.local.deadlines().items():
-            if key in self._outage_cooldowns:
-                await self.remote.extend_cooldown(key, left)
-        log.warning("fcc: shared state %s is back; resynchronised %d window stamps, %d usage counters",
-                    self.description, stamps, len(self._outage_usage))
-        self._outage_usage.clear()
-        self._outage_cooldowns.clear()
-
-    def _share(self, limit: int) -> int:
-        return max(1, limit // self.replicas)
-
-    # ---------------------------------------------------------- operations
-    async def take_window(self, key: str, limit: int, window: float, member: str) -> tuple[bool, float]:
-        self._windows[key] = window
-        ok, result = await self._remote(lambda: self.remote.take_window(key, limit, window, member))
-        if ok:
-            if result[0]:
-                self.local.take_window_now(key, 1 << 30, window, member)  # mirror, never refused
-            return result
-        return self._take_alone(key, limit, window, member)
-
-    def _take_alone(self, key: str, limit: int, window: float, member: str) -> tuple[bool, float]:
-        share = self._share(limit)
-        now = time.monotonic()
-        own = sorted(age for age, _ in self.local.stamps(key, window))
-        at, others = self._others.get(key, (now, {}))
-        elapsed = now - at
-        # Another replica keeps to max(share, what it held): it sends nothing while over its share.
-        held = {replica: [age + elapsed for age in ages if age + elapsed < window] for replica, ages in others.items()}
-        unseen = max(0, self.replicas - 1 - len(held))
-        room_for_others = sum(max(share, len(ages)) for ages in held.values()) + share * unseen
-        if len(own) < share and len(own) + 1 + room_for_others <= limit:
-            self.local.take_window_now(key, 1 << 30, window, member)
-            return True, 0.0
-        # Room again when one of this replica's stamps, or one of an over-share replica's, ages out.
-        expiries = [window - age for age in own[-1:]]
-        expiries += [window - max(ages) for ages in held.values() if len(ages) > share]
-        return False, max(0.01, min(expiries, default=RETRY_EVERY))
-
-    async def acquire_slot(self, key: str, limit: int, holder: str, lease: float) -> bool:
-        ok, result = await self._remote(lambda: self.remote.acquire_slot(key, limit, holder, lease))
-        if ok:
-            return bool(result)
-        return await self.local.acquire_slot(key, self._share(limit), holder, lease)
-
-    async def renew_slots(self, key: str, holders: list[str], lease: float) -> None:
-        await self._remote(lambda: self.remote.renew_slots(key, holders, lease))
-        await self.local.renew_slots(key, holders, lease)
-
-    async def release_slot(self, key: str, holder: str) -> None:
-        await self._remote(lambda: self.remote.release_slot(key, holder))
-        await self.local.release_slot(key, holder)
-
-    async def extend_cooldown(self, key: str, seconds: float) -> float:
-        local = self.local.extend_cooldown_now(key, seconds)
-        ok, result = await self._remote(lambda: self.remote.extend_cooldown(key, seconds))
-        if ok:
-            return float(result)
-        self._outage_cooldowns.add(key)
-        return local
-
-    async def cooldowns(self, keys: list[str]) -> list[float]:
-        local = await self.local.cooldowns(keys)
-        ok, result = await self._remote(lambda: self.remote.cooldowns(keys))
-        return [max(a, b) for a, b in zip(local, result)] if ok else local
-
-    async def clear_cooldown(self, key: str) -> None:
-        await self.local.clear_cooldown(key)
-        await self._remote(lambda: self.remote.clear_cooldown(key))
-
-    async def add_usage(self, key: str, amounts: dict[str, float], ttl: float) -> None:
-        ok, _ = await self._remote(lambda: self.remote.add_usage(key, amounts, ttl))
-        await self.local.add_usage(key, amounts, ttl)
-        if not ok:
-            pending, _ttl = self._outage_usage.get(key, ({}, ttl))
-            for name, amount in amounts.items():
-                pending[name] = pending.get(name, 0) + amount
-            self._outage_usage[key] = (pending, ttl)
-
-    async def usage(self, key: str) -> dict[str, float]:
-        ok, result = await self._remote(lambda: self.remote.usage(key))
-        return result if ok else await self.local.usage(key)
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-        await self.remote.close()
-
-
 STATE: QuotaState = MemoryState()
 _CONFIGURED: str | None = None
 
@@ -377,6 +185,7 @@ def configure(url: str | None, prefix: str = "fcc:") -> QuotaState:
         return STATE
     old = STATE
     if url:
+        from fcc.engine.failover import SharedState
         from fcc.engine.redis_state import RedisState
 
         STATE = SharedState(RedisState(url, prefix), redacted_url(url))
@@ -384,7 +193,7 @@ def configure(url: str | None, prefix: str = "fcc:") -> QuotaState:
     else:
         STATE = MemoryState()
     _CONFIGURED = key
-    if isinstance(old, SharedState):
+    if old.shared:
         try:
             asyncio.get_running_loop().create_task(old.close())
         except RuntimeError:
@@ -393,5 +202,5 @@ def configure(url: str | None, prefix: str = "fcc:") -> QuotaState:
 
 
 async def shutdown() -> None:
-    if isinstance(STATE, SharedState):
-        await STATE.close()
+    if STATE.shared:
+        await STATE.close()  # type: ignore[attr-defined]
