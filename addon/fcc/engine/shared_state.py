@@ -195,7 +195,7 @@ def configure(url: str | None, prefix: str = "fcc:") -> QuotaState:
     _CONFIGURED = key
     if old.shared:
         try:
-            asyncio.get_running_loop().create_task(old.close())
+            asyncio.get_running_loop().create_task(old.close())  # type: ignore[attr-defined]
         except RuntimeError:
             pass
     return STATE
