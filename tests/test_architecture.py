@@ -6,7 +6,8 @@ is still checked). The rules, from the bottom up:
     fcc.core     sans-IO translation: stdlib, plus pydantic (the client's request is validated at the edge
                  with it; it does no I/O). Imports nothing else of fcc.
     config       fcc.config, fcc.router, fcc.claude_code, fcc.codex, fcc.users: routes.yaml, the request classes, Codex
-                 requests, users and their tokens. fcc.core only.
+                 requests, users and their tokens, the /model picker's ids, context windows
+                 (model_picker, limits). fcc.core only.
     fcc.engine   exchange, admission, upstream I/O (httpx), the loopback sidecar (h11), shared state (redis, the
                  optional `team` extra), Prometheus metrics (prometheus_client, same extra). Never fcc.mitm or
                  fcc.record, never mitmproxy.
@@ -33,7 +34,7 @@ import pytest
 PACKAGE_DIR = Path(__file__).resolve().parent.parent / "addon" / "fcc"
 ENTRY_SCRIPT = PACKAGE_DIR.parent / "fcc.py"
 
-CONFIG = ("fcc.config", "fcc.router", "fcc.claude_code", "fcc.codex", "fcc.users")
+CONFIG = ("fcc.config", "fcc.router", "fcc.claude_code", "fcc.codex", "fcc.users", "fcc.model_picker", "fcc.limits")
 CLI = ("fcc.cli", "fcc.doctor", "fcc.launch")
 
 

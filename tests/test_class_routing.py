@@ -78,6 +78,19 @@ def test_each_class_takes_its_own_route_then_the_tier_route(tmp_path: Path) -> N
     assert (webfetch.via, webfetch.primary.slug, webfetch.reasoning) == ("side", "ollama/qwen3:8b", "off")
 
 
+def test_a_plain_sdk_call_is_a_conversation_and_keeps_its_thinking(tmp_path: Path) -> None:
+    config = config_with(tmp_path, CLASSED)
+    body = {"model": "claude-opus-5-5", "max_tokens": 2048, "thinking": {"type": "enabled", "budget_tokens": 1024},
+            "messages": [{"role": "user", "content": "hi"}]}  # fmt: skip
+    facts = claude_code.describe(body, {})
+    assert facts.request_class == "main"
+    assert route_request(body, facts, config, 10, KEYS).reasoning == "high"  # the tier's, not "off"
+    side = {**body, "tools": []}  # Claude Code's shape for an unrecognised side request
+    facts = claude_code.describe(side, {})
+    route = route_request(side, facts, config, 10, KEYS)
+    assert (facts.request_class, route.via, route.reasoning) == ("side", "side", "high")
+
+
 def test_first_party_headers_route_the_same_way(tmp_path: Path) -> None:
     config = config_with(tmp_path, CLASSED)
     title = the("mitm_ia_loud", "title")
@@ -182,11 +195,11 @@ def test_session_and_agent_ids_reach_routing_facts() -> None:
 
 
 def test_a_plain_tool_less_request_keeps_the_thinking_it_asked_for(tmp_path: Path) -> None:
-    # A generic SDK chat has no tools, so it classifies as "side"; only Claude Code's own
-    # busywork (title, webfetch) loses thinking, never a request that asked for it.
+    # A generic SDK chat has no tools at all, so it is a conversation ("main"); only Claude Code's
+    # own busywork (title, webfetch) loses thinking, never a request that asked for it.
     config = config_with(tmp_path, "models:\n  default: deepseek/deepseek-chat\n")
     request = {"model": "claude-sonnet-4-5", "max_tokens": 256, "thinking": {"type": "enabled", "budget_tokens": 1024},
                "messages": [{"role": "user", "content": "Say hello."}]}
     route = route_request(request, claude_code.describe(request, {}), config, 10, KEYS)
-    assert route is not None and route.request_class == "side"
+    assert route is not None and route.request_class == "main"
     assert route.reasoning == "client"

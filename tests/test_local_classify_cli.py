@@ -61,7 +61,7 @@ def test_models_body_is_an_anthropic_page_the_sdk_reads(tmp_path: Path) -> None:
 
     listed = [model.id for model in sdk_client(handler).models.list(limit=1000)]
     assert listed == ids
-    assert "claude-opus" in listed and "ollama/big" in listed
+    assert "claude-opus" in listed and "anthropic/ollama/big" in listed
 
 
 def test_models_body_empty() -> None:
@@ -250,3 +250,25 @@ def test_cli_usage(capsys) -> None:
     assert cli.main([]) == 2
     assert cli.main(["frobnicate"]) == 2
     assert "usage: fcc" in capsys.readouterr().err
+
+
+def test_claude_environment_turns_on_model_discovery_and_the_compact_window() -> None:
+    env = cli.claude_environment(cli.DEFAULT_URL, {}, compact_window=1_048_576)
+    assert env["CLAUDE_CODE_ENABLE_GATEWAY_MODEL_DISCOVERY"] == "1"
+    assert env["CLAUDE_CODE_AUTO_COMPACT_WINDOW"] == "1048576"
+    assert "CLAUDE_CODE_AUTO_COMPACT_WINDOW" not in cli.claude_environment(cli.DEFAULT_URL, {})
+    mine = cli.claude_environment(cli.DEFAULT_URL, {"CLAUDE_CODE_AUTO_COMPACT_WINDOW": "300000"}, 1_048_576)
+    assert mine["CLAUDE_CODE_AUTO_COMPACT_WINDOW"] == "300000"  # the user's own setting wins
+
+
+def test_auto_compact_window_follows_the_main_route(tmp_path: Path) -> None:
+    routes = tmp_path / "routes.yaml"
+    routes.write_text("models:\n  default: gemini/gemini-2.5-pro\n")
+    assert cli.auto_compact_window({"FCC_CONFIG": str(routes), "GEMINI_API_KEY": "g"}) == 1_048_576
+    routes.write_text("models:\n  default: {model: ollama/qwen3:8b, context_window: 32768}\n")
+    # Below Claude Code's minimum: left unset; fcc's `prompt is too long` makes it compact instead.
+    assert cli.auto_compact_window({"FCC_CONFIG": str(routes)}) is None
+    routes.write_text("models:\n  default: {model: ollama/qwen3:8b, context_window: 131072}\n")
+    assert cli.auto_compact_window({"FCC_CONFIG": str(routes)}) == 131072
+    routes.write_text("models: [broken\n")
+    assert cli.auto_compact_window({"FCC_CONFIG": str(routes)}) is None

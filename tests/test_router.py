@@ -193,5 +193,18 @@ def test_unknown_provider_prefix_is_a_model_name(tiered) -> None:
 def test_advertised_models(tiered) -> None:
     ids = advertised_models(tiered)
     assert ids[:3] == ["claude-opus", "claude-sonnet", "claude-haiku"]
-    assert "openrouter/anthropic/claude-opus" in ids and "deepseek/deepseek-chat" in ids
+    # Claude Code's discovery keeps only ids containing "claude" or "anthropic".
+    assert "anthropic/openrouter/anthropic/claude-opus" in ids and "anthropic/deepseek/deepseek-chat" in ids
     assert len(ids) == len(set(ids))
+    for model_id in ids:
+        assert "claude" in model_id or "anthropic" in model_id
+
+
+def test_picker_ids_route_back_exactly(tiered) -> None:
+    for model_id in advertised_models(tiered)[3:]:
+        route = route_model(model_id, tiered, KEYS)
+        assert route is not None and route.tier == "direct"
+        assert "anthropic/" + route.primary.slug == model_id
+    # The anthropic provider's own models are not gateway ids.
+    assert route_model("anthropic/ollama/qwen3:8b", tiered, KEYS).primary.slug == "ollama/qwen3:8b"
+    assert route_model("anthropic/ollama/qwen3:8b[1m]", tiered, KEYS).primary.slug == "ollama/qwen3:8b"

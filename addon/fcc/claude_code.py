@@ -14,7 +14,7 @@ Classes (also the keys of `classes:` in routes.yaml):
     webfetch     the WebFetch summary of a fetched page
     websearch    the WebSearch side request (server tool web_search_*)
     compaction   the conversation summary asked for when the context is full
-    side         any other tool-less side request
+    side         any other side request (`tools: []`)
 Request features that may pick their own route as well: `images`, `long_context`.
 """
 
@@ -86,7 +86,9 @@ def _body_class(request: dict) -> str:
             return "title"
         if user.lstrip().startswith("Web page content:"):
             return "webfetch"
-        return "side"
+        # Claude Code sends `tools: []` on side requests; a client that sends no tools at all
+        # (a plain SDK call) is having a conversation, not doing Claude Code's busywork.
+        return "side" if "tools" in request else "main"
     return "main"
 
 

@@ -7,6 +7,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from fcc.config import ConfigError, load_config
+from fcc.limits import limits
 from fcc.launch import launch_flags
 from fcc.users import new_token
 
@@ -14,6 +16,9 @@ from fcc.users import new_token
 ADDON_SCRIPT = Path(__file__).resolve().parent / "mitm" / "entry_script.py"
 DEFAULT_URL = "http://127.0.0.1:8082"
 BYPASS_VARIABLES = ("CLAUDE_CODE_USE_BEDROCK", "CLAUDE_CODE_USE_VERTEX", "CLAUDE_CODE_USE_FOUNDRY")
+# Claude Code 2.1.330 refuses an auto-compact window below this (it clamps and warns); smaller
+# windows are enforced by fcc's `prompt is too long` answer instead, which makes it compact.
+MIN_AUTO_COMPACT_WINDOW = 100_000
 
 USAGE = """usage: fcc <command> [options]
 
@@ -40,8 +45,22 @@ def _tool(name: str) -> str:
     return found
 
 
-def claude_environment(base_url: str, environ: dict[str, str]) -> dict[str, str]:
-    """Environment for Claude Code: talk to fcc, authenticate with the proxy token, stay quiet."""
+def auto_compact_window(environ: dict[str, str]) -> int | None:
+    """The main route's context window, from the routes.yaml fcc reads too (None when unknown)."""
+    try:
+        config = load_config("", environ)
+    except ConfigError:
+        return None  # the proxy reports its own config errors
+    route = config.tiers.get("opus") or config.tiers.get("default")  # Claude Code's default model is opus
+    if route is None:
+        return None
+    window, _ = limits(route.target, config)
+    return window if window is not None and window >= MIN_AUTO_COMPACT_WINDOW else None
+
+
+def claude_environment(base_url: str, environ: dict[str, str], compact_window: int | None = None) -> dict[str, str]:
+    """Environment for Claude Code: talk to fcc, authenticate with the proxy token, stay quiet,
+    list fcc's models in /model, compact at the routed model's window."""
     env = dict(environ)
     env["ANTHROPIC_BASE_URL"] = base_url
     env["ANTHROPIC_AUTH_TOKEN"] = environ.get("FCC_AUTH_TOKEN") or "fcc"
@@ -52,6 +71,9 @@ def claude_environment(base_url: str, environ: dict[str, str]) -> dict[str, str]
         env.pop(name, None)
     for name in ("DISABLE_TELEMETRY", "DISABLE_ERROR_REPORTING", "DISABLE_AUTOUPDATER"):
         env.setdefault(name, "1")
+    env.setdefault("CLAUDE_CODE_ENABLE_GATEWAY_MODEL_DISCOVERY", "1")  # GET /v1/models -> the /model picker
+    if compact_window is not None:
+        env.setdefault("CLAUDE_CODE_AUTO_COMPACT_WINDOW", str(compact_window))
     return env
 
 
@@ -102,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
         if not claude:
             print("fcc: Claude Code not found (npm install -g @anthropic-ai/claude-code)", file=sys.stderr)
             return 2
-        env = claude_environment(os.environ.get("FCC_URL", DEFAULT_URL), dict(os.environ))
+        environ = dict(os.environ)
+        env = claude_environment(environ.get("FCC_URL", DEFAULT_URL), environ, auto_compact_window(environ))
         os.execve(claude, [claude, *rest], env)
     if command == "codex":
         codex = os.environ.get("FCC_CODEX_BIN") or shutil.which("codex")

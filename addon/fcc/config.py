@@ -54,6 +54,8 @@ class Overrides(BaseModel):
     idle_timeout: float | None = Field(default=None, gt=0)
     connect_timeout: float | None = Field(default=None, gt=0)
     max_tokens_cap: int | None = Field(default=None, ge=1)
+    # The model's context window in tokens, when fcc cannot know it otherwise (fcc.limits).
+    context_window: int | None = Field(default=None, ge=1024)
     # Tool-call dialects recovered from the model's text (fcc.core.text_tools): names, all, auto, off.
     text_tool_calls: tuple[str, ...] | None = None
     quirks: dict[str, Any] = Field(default_factory=dict)  # any other Profile field
@@ -324,8 +326,8 @@ def _changes(entry: Overrides, where: str, allowed: frozenset[str]) -> dict[str,
             raise ConfigError(f"{where}.quirks.{name}: not a profile field")
         if name not in allowed:
             raise ConfigError(f"{where}.quirks.{name}: a provider's own setting, not a route's; set it under providers:")
-        if name == "extra_body" and isinstance(value, dict):
-            value = list(value.items())  # YAML's natural `{tool_stream: true}`
+        if name in ("extra_body", "model_windows") and isinstance(value, dict):
+            value = list(value.items())  # YAML's natural `{tool_stream: true}`, `{"glm-4.6*": 200000}`
         try:
             changes[name] = TypeAdapter(_PROFILE_TYPES[name]).validate_python(value)
         except ValidationError as exc:

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from fcc.claude_code import RequestFacts
 from fcc.core.catalog import CATALOG
 from fcc.config import CODEX_TIER, Config, ConfigError, Target, TierRoute, builtin_provider
+from fcc.model_picker import decode
+from fcc.model_picker import entries as picker_entries
 
 _CONTEXT_SUFFIX = re.compile(r"\[[0-9]+[km]\]$", re.IGNORECASE)
 # Order matters: "claude-opus-..." must not be caught by a later, looser match.
@@ -23,9 +25,9 @@ _CLASS_CHAIN: dict[str, tuple[str, ...]] = {
     "compaction": ("compaction",),
     "subagent": ("subagent",),
 }
-# Claude Code's own busywork, recognised by its exact clues: no thinking unless the class route
-# asks for it (the title request carries output_config.effort, which would otherwise switch it on).
-# "side" is any other tool-less request: a plain SDK chat among them, so it keeps the client's choice.
+# Claude Code's small side requests, recognised for sure: no thinking unless their class route
+# asks for it (the title request carries output_config.effort, which would otherwise switch it
+# on). An unrecognised `side` request keeps what its client asked for.
 NO_THINKING_CLASSES = frozenset({"title", "webfetch"})
 
 
@@ -71,7 +73,7 @@ def _with_fallbacks(tier: TierRoute, config: Config) -> tuple[Target, ...]:
 
 def route_model(name: str, config: Config, environ: dict[str, str] | None = None) -> Route | None:
     """The route for a model name; None when fcc has no route and the request goes to Anthropic as-is."""
-    model = clean_model_name(name)
+    model = decode(clean_model_name(name), (*config.providers, *CATALOG))  # the /model picker's ids
     provider_id, sep, upstream_model = model.partition("/")
     env = os.environ if environ is None else environ
     known = config.providers.get(provider_id)
@@ -161,10 +163,5 @@ def route_codex_model(name: str, config: Config, environ: dict[str, str] | None 
 
 
 def advertised_models(config: Config) -> list[str]:
-    """Model ids for `GET /v1/models`: the tiers, then every routed slug."""
-    ids = [f"claude-{tier}" for tier in ("opus", "sonnet", "haiku") if tier in config.tiers]
-    for route in config.tiers.values():
-        for target in (route.target, *route.fallbacks):
-            if target.slug not in ids:
-                ids.append(target.slug)
-    return ids
+    """Model ids for `GET /v1/models` from the config alone (model_picker.entries adds provider lists)."""
+    return [entry.id for entry in picker_entries(config)]

@@ -113,8 +113,11 @@ class CliRun:
     seconds: float
 
 
-def run_claude(binary: str, base_url: str, workdir: Path, prompt: str, *extra_args: str) -> CliRun:
-    """The headless recipe: fresh HOME and project dir, quiet flags, no stdin, a hard timeout."""
+def run_claude(
+    binary: str, base_url: str, workdir: Path, prompt: str, *extra_args: str, env_changes: dict[str, str | None] | None = None
+) -> CliRun:
+    """The headless recipe: fresh HOME and project dir, quiet flags, no stdin, a hard timeout.
+    `env_changes` sets variables (None removes one)."""
     home = workdir / "home"
     project = workdir / "project"
     home.mkdir(parents=True)
@@ -131,6 +134,11 @@ def run_claude(binary: str, base_url: str, workdir: Path, prompt: str, *extra_ar
         DISABLE_ERROR_REPORTING="1",
         CLAUDE_CODE_DISABLE_OFFICIAL_MARKETPLACE_AUTOINSTALL="1",
     )
+    for name, value in (env_changes or {}).items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
     command = [binary, "-p", prompt, *extra_args]
     started = time.monotonic()
     try:

@@ -78,6 +78,7 @@ class ScriptedUpstream:
     def __init__(self, default: Response | None = None) -> None:
         self.default: Response = default or openai_text_stream("Hello from the scripted upstream.")
         self._queue: collections.deque[Response] = collections.deque()
+        self._fixed: dict[tuple[str, str], Response] = {}
         self._lock = threading.Lock()
         self._exchanges: list[Exchange] = []
         self._connection_counter = itertools.count(1)
@@ -204,8 +205,18 @@ class ScriptedUpstream:
             await asyncio.gather(*self._connection_tasks, return_exceptions=True)
             await server.wait_closed()
 
-    def _next_response(self) -> Response:
+    def answer(self, method: str, path: str, response: Response) -> None:
+        """Always answer `method path` (query ignored) with `response`, outside the script queue
+        (for requests whose timing the test does not control, e.g. a model-list fetch)."""
         with self._lock:
+            self._fixed[(method.upper(), path)] = response
+
+    def _next_response(self, request: RecordedRequest | None = None) -> Response:
+        with self._lock:
+            if request is not None:
+                fixed = self._fixed.get((request.method, request.path.split("?", 1)[0]))
+                if fixed is not None:
+                    return fixed
             return self._queue.popleft() if self._queue else self.default
 
     async def _handle_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -220,7 +231,7 @@ class ScriptedUpstream:
                 request = await _read_request(reader, connection_index)
                 if request is None:
                     break
-                exchange = Exchange(request, self._next_response())
+                exchange = Exchange(request, self._next_response(request))
                 with self._lock:
                     self._exchanges.append(exchange)
                 keep_alive = await self._respond(exchange.response, exchange, reader, writer)

@@ -80,6 +80,7 @@ _PROFILES: tuple[Profile, ...] = (
     ),
     Profile(
         id="gemini", display_name="Google Gemini (OpenAI-compatible)", transport="openai_chat",
+        model_windows=(("*", 1_048_576),),
         base_url="https://generativelanguage.googleapis.com/v1beta/openai", api_key_env="GEMINI_API_KEY",
         max_tokens_cap=65536,
         reasoning_control="reasoning_effort", reasoning_replay="drop",
@@ -96,6 +97,7 @@ _PROFILES: tuple[Profile, ...] = (
     ),
     Profile(
         id="deepseek", display_name="DeepSeek", transport="openai_chat",
+        model_windows=(("*", 128_000),),
         base_url="https://api.deepseek.com", api_key_env="DEEPSEEK_API_KEY",
         max_tokens_cap=HOSTED_OUTPUT_CAP,
         reasoning_control="thinking_object", reasoning_replay="reasoning_content",
@@ -107,6 +109,7 @@ _PROFILES: tuple[Profile, ...] = (
     ),
     Profile(
         id="deepseek_anthropic", display_name="DeepSeek (Anthropic-compatible)", transport="anthropic_messages",
+        model_windows=(("*", 128_000),),
         base_url="https://api.deepseek.com/anthropic", api_key_env="DEEPSEEK_API_KEY",
         reasoning_control="anthropic", images=False, think_tags=False,
         notes="native Messages API; thinking blocks must be passed back; unknown claude-* names are remapped",
@@ -114,6 +117,7 @@ _PROFILES: tuple[Profile, ...] = (
     ),
     Profile(
         id="mistral", display_name="Mistral", transport="openai_chat",
+        model_windows=(("devstral*", 128_000), ("mistral-large*", 128_000), ("mistral-medium*", 128_000), ("mistral-small*", 128_000)),
         base_url="https://api.mistral.ai/v1", api_key_env="MISTRAL_API_KEY",
         max_tokens_cap=HOSTED_OUTPUT_CAP,
         # Reasoning support varies per model and unknown fields are a 422, so nothing is sent.
@@ -128,6 +132,7 @@ _PROFILES: tuple[Profile, ...] = (
     ),
     Profile(
         id="codestral", display_name="Codestral (Mistral)", transport="openai_chat",
+        model_windows=(("*", 256_000),),
         base_url="https://codestral.mistral.ai/v1", api_key_env="CODESTRAL_API_KEY",
         max_tokens_cap=HOSTED_OUTPUT_CAP,
         reasoning_control="none", reasoning_replay="drop",
@@ -161,6 +166,7 @@ _PROFILES: tuple[Profile, ...] = (
     ),
     Profile(
         id="kimi", display_name="Kimi (Moonshot)", transport="openai_chat",
+        model_windows=(("kimi-k2-0711*", 131_072), ("kimi-k2*", 262_144)),
         base_url="https://api.moonshot.ai/v1", api_key_env="KIMI_API_KEY",
         max_tokens_cap=HOSTED_OUTPUT_CAP,
         reasoning_control="thinking_object", reasoning_replay="reasoning_content",
@@ -205,6 +211,7 @@ _PROFILES: tuple[Profile, ...] = (
     ),
     Profile(
         id="zai", display_name="Z.ai GLM", transport="openai_chat",
+        model_windows=(("glm-4.6*", 200_000), ("glm-4.5*", 128_000)),
         base_url="https://api.z.ai/api/coding/paas/v4", api_key_env="ZAI_API_KEY",
         # GLM-4.5 caps output at 96k; 65536 fits every current GLM.
         max_tokens_cap=65536,
@@ -220,6 +227,7 @@ _PROFILES: tuple[Profile, ...] = (
     ),
     Profile(
         id="zai_anthropic", display_name="Z.ai GLM (Anthropic-compatible)", transport="anthropic_messages",
+        model_windows=(("glm-4.6*", 200_000), ("glm-4.5*", 128_000)),
         base_url="https://api.z.ai/api/anthropic", api_key_env="ZAI_API_KEY",
         reasoning_control="anthropic", think_tags=False,
         notes="native Messages API used by Claude Code directly (GLM Coding Plan)",
@@ -227,6 +235,7 @@ _PROFILES: tuple[Profile, ...] = (
     ),
     Profile(
         id="minimax", display_name="MiniMax", transport="openai_chat",
+        model_windows=(("minimax-m2*", 204_800),),
         base_url="https://api.minimax.io/v1", api_key_env="MINIMAX_API_KEY",
         max_tokens_field="max_completion_tokens", max_tokens_cap=HOSTED_OUTPUT_CAP,
         # M2.x thinks regardless and M3 wants "adaptive", so no control is sent.
@@ -238,6 +247,7 @@ _PROFILES: tuple[Profile, ...] = (
     ),
     Profile(
         id="minimax_anthropic", display_name="MiniMax (Anthropic-compatible)", transport="anthropic_messages",
+        model_windows=(("minimax-m2*", 204_800),),
         base_url="https://api.minimax.io/anthropic", api_key_env="MINIMAX_API_KEY",
         reasoning_control="anthropic", think_tags=False,
         notes="native Messages API with thinking",
@@ -245,6 +255,7 @@ _PROFILES: tuple[Profile, ...] = (
     ),
     Profile(
         id="kimi_anthropic", display_name="Kimi (Anthropic-compatible)", transport="anthropic_messages",
+        model_windows=(("kimi-k2-0711*", 131_072), ("kimi-k2*", 262_144)),
         base_url="https://api.moonshot.ai/anthropic", api_key_env="KIMI_API_KEY",
         reasoning_control="anthropic", think_tags=False,
         notes="native Messages API commonly used with Claude Code (not verified by us)",
@@ -281,6 +292,7 @@ _PROFILES: tuple[Profile, ...] = (
     ),
     Profile(
         id="anthropic", display_name="Anthropic", transport="anthropic_messages",
+        model_windows=(("*", 200_000),),
         base_url="https://api.anthropic.com", api_key_env="ANTHROPIC_API_KEY", auth_style="x-api-key",
         reasoning_control="anthropic", think_tags=False, prefill="trailing_assistant",
         notes="the real Anthropic API; requests pass through unchanged",

@@ -64,17 +64,32 @@ def count_tokens_body(request: dict[str, Any]) -> bytes:
     return json.dumps({"input_tokens": estimate_input_tokens(request)}).encode()
 
 
-def models_body(model_ids: list[str]) -> bytes:
-    """`GET /v1/models` in Anthropic's page shape."""
-    data = [
-        {"type": "model", "id": model_id, "display_name": model_id, "created_at": "2025-01-01T00:00:00Z"}
-        for model_id in model_ids
-    ]
+def models_body(models: list) -> bytes:
+    """`GET /v1/models` in Anthropic's page shape.
+
+    Each model is an id or an object with `id`, `display_name`, `description` and
+    optionally `context_window` / `max_output_tokens`, published as Anthropic's
+    `max_input_tokens` / `max_tokens` (clients that do not know them ignore them).
+    """
+    data = []
+    for model in models:
+        model_id = model if isinstance(model, str) else model.id
+        item: dict = {"type": "model", "id": model_id, "display_name": model_id, "created_at": "2025-01-01T00:00:00Z"}
+        if not isinstance(model, str):
+            item["display_name"] = model.display_name or model_id
+            if model.description:
+                item["description"] = model.description
+            if model.context_window:
+                item["max_input_tokens"] = model.context_window
+            if model.max_output_tokens:
+                item["max_tokens"] = model.max_output_tokens
+        data.append(item)
     return json.dumps(
         {
             "data": data,
             "has_more": False,
             "first_id": data[0]["id"] if data else None,
             "last_id": data[-1]["id"] if data else None,
-        }
+        },
+        ensure_ascii=False,
     ).encode()

@@ -129,6 +129,13 @@ class Profile:
     # client's session header (Claude Code sends X-Claude-Code-Session-Id) or a fresh id.
     session_header: str | None = None
 
+    # --- context ---------------------------------------------------------
+    # Catalog knowledge: per-model windows as (glob, tokens) pairs, first match wins ("*" for
+    # every model). The provider's own model list beats it; `context_window` (set in routes.yaml,
+    # per provider or per route) beats both. Unknown windows are never enforced (fcc.limits).
+    context_window: int | None = None
+    model_windows: tuple[tuple[str, int], ...] = ()
+
     # --- stream reading --------------------------------------------------
     # Parse <think> tags out of text content (models served without a reasoning parser).
     think_tags: bool = True
@@ -213,6 +220,10 @@ def validate_profile(p: Profile) -> list[str]:
         problems.append(f"{p.id}: text_tool_calls must be a list of dialect names")
     else:
         problems.extend(f"{p.id}: {problem}" for problem in setting_problems(p.text_tool_calls))
+    if p.context_window is not None and p.context_window < 1024:
+        problems.append(f"{p.id}: context_window {p.context_window} is not a context window")
+    if any(not pattern or window < 1024 for pattern, window in p.model_windows):
+        problems.append(f"{p.id}: model_windows needs (glob, tokens >= 1024) pairs")
     if not p.effort_levels:
         problems.append(f"{p.id}: effort_levels must not be empty")
     if p.session_header is not None and (

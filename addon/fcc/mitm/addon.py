@@ -21,7 +21,9 @@ from fcc.core.client_request import parse_request
 from fcc.core.dialects.responses_stream import openai_error_body
 from fcc.core.errors import AnthropicError, make_error
 from fcc.core.events import new_message_id
-from fcc.router import RouteError, advertised_models, route_request
+from fcc.router import RouteError, route_request
+from fcc import limits, model_picker
+from fcc.engine import model_lists
 from fcc.mitm import contentviews
 from fcc.mitm import inspector
 from fcc.mitm.flowstate import STATES, FlowState
@@ -204,7 +206,9 @@ class FccAddon:
             await self._responses(flow, config, user)
             return
         if path == MODELS:
-            flow.response = http.Response.make(200, models_body(advertised_models(config)), {"content-type": "application/json"})
+            listed = await model_lists.current(config)
+            entries = model_picker.entries(config, listed, lambda target: limits.limits(target, config, model_lists.lookup))
+            flow.response = http.Response.make(200, models_body(entries), {"content-type": "application/json"})
             return
         request, error = parse_request(flow.request.raw_content, count_tokens=path == COUNT_TOKENS)
         if error is not None:
@@ -224,6 +228,11 @@ class FccAddon:
             return
         if route is None:
             return  # no route: the request goes to the reverse target (Anthropic) untouched
+        fitted = limits.fit(route, estimate, config, model_lists.lookup)
+        if isinstance(fitted, AnthropicError):
+            self._answer(flow, fitted)  # Claude Code compacts on exactly this answer
+            return
+        route = fitted
         record = RequestRecord(
             request=request,
             route=route,
