@@ -19,13 +19,18 @@ GATEWAY_PREFIX = "anthropic/"
 
 
 class Listed(Protocol):
-    """A model a provider reports (fcc.engine.model_lists.ListedModel)."""
+    """A model a provider reports (fcc.engine.model_lists.ListedModel, a frozen dataclass)."""
 
-    provider: str
-    model: str
-    display_name: str
-    context_window: int | None
-    max_output_tokens: int | None
+    @property
+    def provider(self) -> str: ...
+    @property
+    def model(self) -> str: ...
+    @property
+    def display_name(self) -> str: ...
+    @property
+    def context_window(self) -> int | None: ...
+    @property
+    def max_output_tokens(self) -> int | None: ...
 
 
 @dataclass(frozen=True)
