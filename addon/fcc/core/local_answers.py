@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 # Characters per token for mixed English prose, code and JSON. A calibrated,
 # per-provider count is future work; this keeps /context roughly right.
@@ -64,17 +65,32 @@ def count_tokens_body(request: dict[str, Any]) -> bytes:
     return json.dumps({"input_tokens": estimate_input_tokens(request)}).encode()
 
 
-def models_body(models: list) -> bytes:
+class PublishedModel(Protocol):
+    """A /v1/models entry (fcc.model_picker.PickerEntry)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def display_name(self) -> str: ...
+    @property
+    def description(self) -> str: ...
+    @property
+    def context_window(self) -> int | None: ...
+    @property
+    def max_output_tokens(self) -> int | None: ...
+
+
+def models_body(models: Sequence[str | PublishedModel]) -> bytes:
     """`GET /v1/models` in Anthropic's page shape.
 
     Each model is an id or an object with `id`, `display_name`, `description` and
     optionally `context_window` / `max_output_tokens`, published as Anthropic's
     `max_input_tokens` / `max_tokens` (clients that do not know them ignore them).
     """
-    data = []
+    data: list[dict[str, Any]] = []
     for model in models:
         model_id = model if isinstance(model, str) else model.id
-        item: dict = {"type": "model", "id": model_id, "display_name": model_id, "created_at": "2025-01-01T00:00:00Z"}
+        item: dict[str, Any] = {"type": "model", "id": model_id, "display_name": model_id, "created_at": "2025-01-01T00:00:00Z"}
         if not isinstance(model, str):
             item["display_name"] = model.display_name or model_id
             if model.description:
