@@ -84,6 +84,7 @@ def test_shared_state_and_metrics_settings(tmp_path: Path) -> None:
     assert plain.shared_state == "redis://other:6379/0" and plain.metrics_listen is None
     with pytest.raises(ConfigError, match="shared_state"):
         load_config(str(write_routes(tmp_path, {"shared_state": "http://nope"})), ENV)
+    assert load_config(str(write_routes(tmp_path, {"metrics": {"listen": 9464}})), ENV).metrics_listen == "127.0.0.1:9464"
     with pytest.raises(ConfigError, match="metrics.listen"):
         load_config(str(write_routes(tmp_path, {"metrics": {"listen": "localhost"}})), ENV)
 

@@ -133,6 +133,11 @@ class MetricsEntry(BaseModel):
     model_config = ConfigDict(extra="forbid")
     listen: str = "127.0.0.1:9464"  # host:port, or a port alone (loopback)
 
+    @field_validator("listen", mode="before")
+    @classmethod
+    def _port_alone(cls, value: object) -> object:
+        return f"127.0.0.1:{value}" if isinstance(value, int) or (isinstance(value, str) and value.isdigit()) else value
+
 
 class RoutesFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
