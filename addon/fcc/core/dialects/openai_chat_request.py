@@ -11,6 +11,7 @@ from __future__ import annotations
 from fcc.core.profiles import Profile
 from fcc.core import reasoning as reasoning_policy
 from fcc.core.dialects.openai_chat_messages import MessageBuilder, flatten_text, is_billing_block
+from fcc.core.memo import ContentMemo, tool_names_key
 from fcc.core.tools import ToolIdCodec
 
 # OpenAI caps `stop` at four strings.
@@ -61,15 +62,26 @@ def clean_schema(schema: object, strip: frozenset[str]) -> object:
     return schema
 
 
+# Claude Code sends the same tools every turn; only the profile's schema_strip shapes the result.
+_TOOLS_MEMO: ContentMemo[list, tuple[dict, ...]] = ContentMemo()
+
+
 def translate_tools(tools: list, profile: Profile) -> list[dict]:
+    if not tools:
+        return []
+    key = (profile.schema_strip, tool_names_key(tools))
+    return list(_TOOLS_MEMO.get(key, tools, lambda value: tuple(_translate_tools(value, profile.schema_strip))))
+
+
+def _translate_tools(tools: list, strip: frozenset[str]) -> list[dict]:
     out: list[dict] = []
-    for tool in tools or []:
+    for tool in tools:
         if not isinstance(tool, dict) or is_server_tool(tool) or not tool.get("name"):
             continue
         schema = tool.get("input_schema")
         if not isinstance(schema, dict) or not schema:
             schema = {"type": "object", "properties": {}}
-        schema = clean_schema(schema, profile.schema_strip)
+        schema = clean_schema(schema, strip)
         if isinstance(schema, dict) and "type" not in schema:
             schema = {"type": "object", **schema}
         function = {"name": tool["name"], "description": tool.get("description") or "", "parameters": schema}
