@@ -53,7 +53,7 @@ def _synthetic_body() -> bytes:
               "properties": {f"arg{i}": {"type": "string", "description": "x" * 120} for i in range(6)},
               "required": ["arg0"], "additionalProperties": False}
     tools = [{"name": f"Tool{i}", "description": "Does a thing. " * 80, "input_schema": schema} for i in range(18)]
-    messages = [{"role": "user", "content": "Fix the failing test in tests/test_x.py please."}]
+    messages = [{"role": "user", "content": "Fix the failing test in the parser module, please."}]
     return json.dumps({"model": "claude-sonnet-4-5", "max_tokens": 32000, "system": "You are Claude Code." * 200,
                        "messages": messages, "tools": tools, "stream": True}).encode()
 
