@@ -201,8 +201,8 @@ def text_tool_lines(profiles: Sequence[Profile], environ: Mapping[str, str]) -> 
             lines.append(f"  route {name} -> {target.slug}: {', '.join(dialects) or 'none'}")
     for dialect in DIALECTS.values():
         opener = next((o for o in dialect.openers if o), "(whole message)")
-        models = ", ".join(m.replace("\\", "") for m in dialect.models)
-        lines.append(f"  dialect {dialect.name:<12} {opener:<30} auto for models matching: {models}")
+        models = ", ".join(dialect.models)
+        lines.append(f"  dialect {dialect.name:<12} {opener:<30} auto for model names matching (regex): {models}")
     return lines
 
 
