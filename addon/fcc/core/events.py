@@ -73,18 +73,20 @@ class BlockEmitter:
         "blocks_started",
         "output_chars",
         "_input_tokens",
+        "usage",
     )
 
-    def __init__(self, model: str, message_id: str | None = None, input_tokens: int = 0) -> None:
+    def __init__(self, model: str, message_id: str | None = None, input_tokens: int = 0, *, started: bool = False) -> None:
         self.message_id = message_id or new_message_id()
         self.model = model
-        self.started = False
+        self.started = started  # True: the caller sends message_start itself
         self.ended = False
         self._index = -1
         self._open_kind: str | None = None
         self.blocks_started = 0
         self.output_chars = 0
         self._input_tokens = input_tokens
+        self.usage: dict[str, Any] = {}  # as sent in the final message_delta
 
     def _ensure_started(self, out: list[Event]) -> None:
         if not self.started:
@@ -171,6 +173,7 @@ class BlockEmitter:
         self._ensure_started(out)
         self._close(out)
         self.ended = True
+        self.usage = usage
         out.append(
             {
                 "type": "message_delta",

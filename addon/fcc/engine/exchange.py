@@ -19,16 +19,14 @@ import httpx
 
 from fcc.engine import admission
 from fcc.config import Target
-from fcc.core.dialects.anthropic_native import AnthropicSSEReader
 from fcc.core.dialects.client_writers import AnthropicClientWriter, ClientWriter, ResponsesClientWriter
 from fcc.core.events import (
     MessageAccumulator,
     message_start_event,
 )
 from fcc.core.errors import AnthropicError, make_error, map_upstream_error, parse_retry_after, redact
-from fcc.core.dialects.openai_chat_stream import OpenAIChatReader
-from fcc.core.dialects.openai_responses_stream import OpenAIResponsesReader
-from fcc.core.text_tools import recogniser_for
+from fcc.core.dialects.base import StreamReader, StreamSetup
+from fcc.core.dialects.readers import reader_for
 from fcc.engine.records import Attempt, RequestRecord, Trace
 from fcc.engine.sidecar import ResponseWriter
 from fcc.engine.upstream import build_request, client_for, masked_headers
@@ -78,7 +76,8 @@ class Exchange:
         # one lock keeps both producers' deliveries in production order.
         self._deliver_lock = asyncio.Lock()
         self._ordered = False
-        self._live: tuple | None = None  # (reader, held, accumulator) of the attempt streaming now
+        # (reader, held, accumulator) of the attempt streaming now
+        self._live: tuple[StreamReader, list[dict], MessageAccumulator | None] | None = None
 
     # -------------------------------------------------------------- writing
     async def _write(self, pieces: list[bytes]) -> None:
@@ -113,7 +112,7 @@ class Exchange:
     async def _flush_held_text(self) -> None:
         """Text held back as a possible tool call is released once it has waited too long."""
         live = self._live
-        if live is None or not getattr(live[0], "holding", False):
+        if live is None or not live[0].holding:
             return
         reader, held, accumulator = live
         await self._deliver(reader.flush_pending(time.monotonic()), held, accumulator, reader)
@@ -266,21 +265,13 @@ class Exchange:
         retryable = response.status_code in RETRYABLE_STATUS and error.status != 400
         raise _Failure(error, retryable, retry_after)
 
-    def _reader(self, target: Target) -> OpenAIChatReader | AnthropicSSEReader:
+    def _reader(self, target: Target) -> StreamReader:
         record = self.record
-        if target.profile.transport == "openai_responses":
-            responses = OpenAIResponsesReader(record.route.client_model, record.message_id, record.input_estimate)
-            responses.started = True  # message_start is fcc's own (sent early or at commit)
-            return responses  # type: ignore[return-value]
-        if target.profile.transport == "anthropic_messages":
-            native = AnthropicSSEReader(record.route.client_model, record.input_estimate)
-            native.started = True  # message_start is fcc's own (sent early or at commit)
-            return native
-        text_tools = recogniser_for(target.profile.text_tool_calls, target.model, record.request)
-        self._ordered = text_tools is not None
-        reader = OpenAIChatReader(record.route.client_model, target.profile, message_id=record.message_id,
-                                  input_tokens=record.input_estimate, text_tools=text_tools)
-        reader.emitter.started = True  # message_start is fcc's own (sent early or by _commit)
+        # message_start is fcc's own (sent early or at commit): the reader never sends one.
+        setup = StreamSetup(record.route.client_model, record.message_id, record.input_estimate, target.profile,
+                            target.model, record.request, message_started=True)
+        reader = reader_for(setup)
+        self._ordered = reader.needs_clock
         return reader
 
     async def _stream(
@@ -319,6 +310,7 @@ class Exchange:
             attempt.error = redact(f"connection lost mid-stream: {type(exc).__name__}: {exc}", tuple(secrets))
             events = reader.fail("api_error", f"{target.slug}: {attempt.error}")
         await self._deliver(events, held, accumulator, reader, final=True)
+        self.trace.add_usage(reader.usage)
         if reader.error is not None and not self.committed:
             error_type, message = reader.error
             status = {"rate_limit_error": 429, "overloaded_error": 529, "invalid_request_error": 400}.get(error_type, 500)
@@ -328,7 +320,8 @@ class Exchange:
         self.trace.finish("ok")
 
     async def _deliver(
-        self, events: list[dict], held: list[dict], accumulator: MessageAccumulator | None, reader, final: bool = False
+        self, events: list[dict], held: list[dict], accumulator: MessageAccumulator | None, reader: StreamReader,
+        final: bool = False,
     ) -> None:
         if not events:
             return
@@ -339,9 +332,9 @@ class Exchange:
             await self._deliver_now(events, held, accumulator, reader, final)
 
     async def _deliver_now(
-        self, events: list[dict], held: list[dict], accumulator: MessageAccumulator | None, reader, final: bool
+        self, events: list[dict], held: list[dict], accumulator: MessageAccumulator | None, reader: StreamReader,
+        final: bool,
     ) -> None:
-        self._account(events)
         if accumulator is not None:
             accumulator.add(events)
             return
@@ -355,11 +348,6 @@ class Exchange:
             await self._begin_stream()
             await self._write(self.client.encode(held))
             held.clear()
-
-    def _account(self, events: list[dict]) -> None:
-        for event in events:
-            if event.get("type") == "message_delta":
-                self.trace.add_usage(event.get("usage"))
 
     async def _answer_json(self, accumulator: MessageAccumulator) -> None:
         """`stream:false`: the whole message at once (upstreams are always streamed)."""

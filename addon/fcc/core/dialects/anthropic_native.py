@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
+from typing import Any
 
 from fcc.core import reasoning as reasoning_policy
 from fcc.core.events import Event, error_event, message_start_event, new_message_id
@@ -108,15 +109,16 @@ def translate_native_request(
 class AnthropicSSEReader:
     """Upstream Anthropic SSE -> clean Anthropic events (model restored, blocks renumbered)."""
 
-    def __init__(self, client_model: str, input_tokens: int = 0) -> None:
+    def __init__(self, client_model: str, input_tokens: int = 0, *, message_started: bool = False) -> None:
         self._model = client_model
         self._decoder = SSEDecoder()
         self._index_map: dict[int, int] = {}
         self._next_index = 0
         self._open: int | None = None
         self._input_estimate = input_tokens
-        self.started = False
+        self.started = message_started  # True: the caller sends message_start itself
         self.ended = False
+        self.usage: dict[str, Any] = {}  # as the upstream's message_delta reported it
         self.blocks_started = 0
         self._content_seen = False
         self.error: tuple[str, str] | None = None
@@ -126,6 +128,13 @@ class AnthropicSSEReader:
     def has_content(self) -> bool:
         """True once something the client would keep arrived (not just an empty block start)."""
         return self._content_seen
+
+    # Nothing is held back: every event comes out of feed, finish or fail.
+    needs_clock = False
+    holding = False
+
+    def flush_pending(self, now: float) -> list[Event]:
+        return []
 
     def feed(self, data: bytes) -> list[Event]:
         out: list[Event] = []
@@ -230,6 +239,7 @@ class AnthropicSSEReader:
                 event["usage"] = {"output_tokens": 0}
             elif usage.get("output_tokens") is None:
                 usage["output_tokens"] = 0
+            self.usage = dict(event["usage"])
             out.append(event)
         elif kind == "message_stop":
             self._close_open(out)

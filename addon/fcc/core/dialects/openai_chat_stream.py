@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import Any
 
 from fcc.core.profiles import Profile
 from fcc.core.events import BlockEmitter, Event, usage_dict
@@ -75,8 +76,9 @@ class OpenAIChatReader:
         input_tokens: int = 0,
         tool_id_decoder: dict[str, str] | None = None,
         text_tools: TextToolRecogniser | None = None,
+        message_started: bool = False,
     ) -> None:
-        self.emitter = BlockEmitter(model, message_id, input_tokens)
+        self.emitter = BlockEmitter(model, message_id, input_tokens, started=message_started)
         self._decoder = SSEDecoder()
         self._think = ThinkTagSplitter() if (profile is None or profile.think_tags) else None
         self._tool_ids = tool_id_decoder or {}
@@ -101,6 +103,14 @@ class OpenAIChatReader:
     @property
     def ended(self) -> bool:
         return self.emitter.ended
+
+    @property
+    def usage(self) -> dict[str, Any]:
+        return self.emitter.usage
+
+    @property
+    def needs_clock(self) -> bool:
+        return self._text_tools is not None
 
     @property
     def holding(self) -> bool:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import json
+from typing import Any
 
 from fcc.core.dialects.responses_request import REDACTED_STATE, SIGNATURE_STATE
 from fcc.core.dialects.responses_tools import CUSTOM_INPUT, DEFAULT_NAMESPACE, NAMESPACE_SEPARATOR
@@ -57,8 +58,10 @@ def passthrough_body(client_body: dict, upstream_model: str) -> dict:
 class OpenAIResponsesReader:
     """Upstream Responses SSE -> Anthropic events (`feed`, `finish`, `fail`, like every reader)."""
 
-    def __init__(self, client_model: str, message_id: str | None = None, input_tokens: int = 0) -> None:
-        self.emitter = BlockEmitter(client_model, message_id, input_tokens)
+    def __init__(
+        self, client_model: str, message_id: str | None = None, input_tokens: int = 0, *, message_started: bool = False
+    ) -> None:
+        self.emitter = BlockEmitter(client_model, message_id, input_tokens, started=message_started)
         self._decoder = SSEDecoder()
         self._input_estimate = input_tokens
         self._streamed_text: set[str] = set()  # message items whose text came as deltas
@@ -68,12 +71,19 @@ class OpenAIResponsesReader:
         self.malformed = 0
 
     @property
-    def started(self) -> bool:
-        return self.emitter.started
+    def ended(self) -> bool:
+        return self.emitter.ended
 
-    @started.setter
-    def started(self, value: bool) -> None:
-        self.emitter.started = value
+    @property
+    def usage(self) -> dict[str, Any]:
+        return self.emitter.usage
+
+    # Nothing is held back: every event comes out of feed, finish or fail.
+    needs_clock = False
+    holding = False
+
+    def flush_pending(self, now: float) -> list[Event]:
+        return []
 
     @property
     def has_content(self) -> bool:
