@@ -17,12 +17,12 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 
 from fcc.claude_code import CLASSES, FEATURES
 from fcc.core.catalog import CATALOG
+from fcc.core.anthropic_api import TIERS
 from fcc.core.profiles import PROFILE_FIELDS, Profile, validate_profile
 from fcc.core.reasoning import POLICIES
 from fcc.users import User, parse_users, read_users_file
 from fcc.core.text_tools import setting_problems
 
-TIERS = ("opus", "sonnet", "haiku")
 # `main` is the tier route itself, so it has no class route of its own.
 CLASS_ROUTES = tuple(c for c in CLASSES if c != "main") + FEATURES
 # The route for the Codex CLI's model names (gpt-5.5, gpt-6.2-sol, ...): routes.yaml `models.codex`
@@ -408,8 +408,7 @@ def load_config(option: str = "", environ: dict[str, str] | None = None) -> Conf
 
     models: dict[str, RouteEntry] = dict(routes.models)
     where = {tier: f"models.{tier}" for tier in models}  # what an error names: the key or the variable
-    for tier, var in (("default", "MODEL"), ("opus", "MODEL_OPUS"), ("sonnet", "MODEL_SONNET"), ("haiku", "MODEL_HAIKU"),
-                     (CODEX_TIER, "MODEL_CODEX")):
+    for tier, var in (("default", "MODEL"), *((t, f"MODEL_{t.upper()}") for t in TIERS), (CODEX_TIER, "MODEL_CODEX")):
         if env.get(var):
             where[tier] = var
             models[tier] = _replaced_model(models.get(tier), env[var])

@@ -26,10 +26,11 @@ import httpx
 
 from fcc.config import ConfigError, env_base_url_name, load_config
 from fcc.core.catalog import CATALOG
+from fcc.core.anthropic_api import ANTHROPIC_VERSION
+from fcc.core.credentials import redact
 from fcc.core.profiles import Profile
 from fcc.core.text_tools import DIALECTS, resolve
 
-ANTHROPIC_VERSION = "2023-06-01"
 DEFAULT_TIMEOUT_SECONDS = 8.0
 # Error phrases that mean "bad key" on providers that answer 400 instead of 401 (Gemini).
 _BAD_KEY_MARKERS = ("api_key_invalid", "api key not valid", "invalid api key", "incorrect api key",
@@ -115,7 +116,7 @@ def classify_exception(error: BaseException) -> tuple[Status, str]:
 
 def _redacted(text: str, secret: str | None) -> str:
     # Belt and braces: details never include bodies, but an exception text could carry a URL or header.
-    return text.replace(secret, "[redacted]") if secret else text
+    return redact(text, (secret,) if secret else ())
 
 
 def _is_loopback(url: str) -> bool:

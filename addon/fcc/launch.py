@@ -14,7 +14,8 @@ from collections.abc import Mapping, Sequence
 
 import yaml
 
-ANTHROPIC_HOST = "api.anthropic.com"
+from fcc.core.anthropic_api import ANTHROPIC_HOST
+
 DEFAULT_MODE = f"reverse:https://{ANTHROPIC_HOST}"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8082

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from fcc.config import Config, Target
+from fcc.core.anthropic_api import TIERS
 
 GATEWAY_PREFIX = "anthropic/"
 
@@ -90,7 +91,7 @@ def entries(
             seen.add(entry.id)
             out.append(entry)
 
-    for tier in ("opus", "sonnet", "haiku"):
+    for tier in TIERS:
         route = config.tiers.get(tier)
         if route is not None:
             window, output = limits(route.target)

@@ -14,7 +14,7 @@ from fcc.model_picker import entries as picker_entries
 
 _CONTEXT_SUFFIX = re.compile(r"\[[0-9]+[km]\]$", re.IGNORECASE)
 # Order matters: "claude-opus-..." must not be caught by a later, looser match.
-_TIER_ORDER = ("opus", "haiku", "sonnet")
+_TIER_ORDER = ("opus", "haiku", "sonnet")  # TIERS, in match order
 # The class routes a request class may take, most specific first; a class without one
 # takes its tier route (the route its model names).
 _CLASS_CHAIN: dict[str, tuple[str, ...]] = {

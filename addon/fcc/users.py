@@ -29,9 +29,10 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from fcc.core.anthropic_api import TIERS
 from fcc.core.errors import AnthropicError, make_error
 
-ROUTE_NAMES = ("default", "opus", "sonnet", "haiku", "codex", "direct")
+ROUTE_NAMES = ("default", *TIERS, "codex", "direct")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 

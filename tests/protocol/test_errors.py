@@ -16,11 +16,15 @@ import pytest
 
 from fcc.core.errors import (
     CLIENT_MAX_RETRY_AFTER,
+    ERROR_TYPE_BY_STATUS,
+    STATUS_BY_ERROR_TYPE,
     AnthropicError,
+    make_error,
     map_upstream_error,
     parse_duration,
     parse_retry_after,
 )
+from fcc.core.events import error_event
 from tests.protocol.test_stream_rules import ERROR_TYPES, sdk_client
 from tests.support.error_bodies import ProviderErrorBody
 from tests.support.wire_samples import get_sample, provider_error_bodies
@@ -366,3 +370,14 @@ def test_plain_text_bodies_are_kept_but_bounded() -> None:
 def test_a_deeply_nested_error_body_does_not_raise() -> None:
     error = map_upstream_error(500, b"[" * 100_000, provider="p")
     assert error.status == 500
+
+
+def test_status_and_error_type_tables_are_each_others_inverse() -> None:
+    assert set(STATUS_BY_ERROR_TYPE) == set(ERROR_TYPE_BY_STATUS.values())
+    for error_type, status in STATUS_BY_ERROR_TYPE.items():
+        assert ERROR_TYPE_BY_STATUS[status] == error_type
+
+
+def test_an_error_body_has_the_in_stream_error_event_shape() -> None:
+    error = make_error(429, "slow down")
+    assert json.loads(error.body_bytes()) == error_event("rate_limit_error", "slow down")

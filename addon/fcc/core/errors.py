@@ -19,6 +19,9 @@ from email.utils import parsedate_to_datetime
 from dataclasses import dataclass, field
 from typing import Any
 
+from fcc.core.credentials import redact
+from fcc.core.events import error_event
+
 ERROR_TYPE_BY_STATUS: dict[int, str] = {
     400: "invalid_request_error",
     401: "authentication_error",
@@ -35,6 +38,21 @@ ERROR_TYPE_BY_STATUS: dict[int, str] = {
     503: "overloaded_error",
     504: "timeout_error",
     529: "overloaded_error",
+}
+
+# The status of an answer that fails with an error of this type before anything was sent
+# (an in-stream error, or a reader's own): one status per type, ERROR_TYPE_BY_STATUS's inverse.
+STATUS_BY_ERROR_TYPE: dict[str, int] = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "billing_error": 402,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "timeout_error": 504,
+    "overloaded_error": 529,
 }
 
 # The longest retry-after the client honours; longer ones make it give up at once.
@@ -55,21 +73,6 @@ _CONTEXT_MARKERS = (
     "exceeds the available context size",
     "exceed_context_size",
 )
-_SECRET_PATTERNS = re.compile(
-    r"(sk-ant-[A-Za-z0-9_\-]{8,}|sk-or-v1-[A-Za-z0-9]{8,}|nvapi-[A-Za-z0-9_\-]{8,}|"
-    r"sk-[A-Za-z0-9_\-]{16,}|gsk_[A-Za-z0-9]{8,}|AIza[0-9A-Za-z_\-]{20,}|"
-    r"(?i:bearer)\s+[A-Za-z0-9._\-]{8,})"
-)
-
-
-def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
-    """Remove anything that looks like a credential, and the given secrets verbatim."""
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "[redacted]")
-    return _SECRET_PATTERNS.sub("[redacted]", text)
-
-
 @dataclass(slots=True)
 class AnthropicError:
     status: int
@@ -78,7 +81,7 @@ class AnthropicError:
     headers: dict[str, str] = field(default_factory=dict)
 
     def body(self) -> dict[str, Any]:
-        return {"type": "error", "error": {"type": self.type, "message": self.message}}
+        return error_event(self.type, self.message)  # the same shape as the in-stream error event
 
     def body_bytes(self) -> bytes:
         return json.dumps(self.body(), ensure_ascii=False).encode()

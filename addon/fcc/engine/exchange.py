@@ -24,12 +24,13 @@ from fcc.core.events import (
     MessageAccumulator,
     message_start_event,
 )
-from fcc.core.errors import AnthropicError, make_error, map_upstream_error, parse_retry_after, redact
+from fcc.core.credentials import masked_headers, redact, redact_bytes
+from fcc.core.errors import STATUS_BY_ERROR_TYPE, AnthropicError, make_error, map_upstream_error, parse_retry_after
 from fcc.core.dialects.base import StreamReader, StreamSetup
 from fcc.core.dialects.readers import reader_for
 from fcc.engine.records import Attempt, RequestRecord, Trace
 from fcc.engine.sidecar import ResponseWriter
-from fcc.engine.upstream import build_request, client_for, masked_headers
+from fcc.engine.upstream import build_request, client_for
 
 log = logging.getLogger("fcc")
 
@@ -253,7 +254,7 @@ class Exchange:
                         break
         except (TimeoutError, httpx.HTTPError):
             pass
-        attempt.raw += _without(bytes(body), secrets)  # a provider may echo the key back in its error
+        attempt.raw += redact_bytes(bytes(body), secrets)  # a provider may echo the key back in its error
         error = map_upstream_error(
             response.status_code, bytes(body), dict(response.headers),
             provider=target.profile.id, model=target.model, secrets=tuple(secrets),
@@ -313,7 +314,7 @@ class Exchange:
         self.trace.add_usage(reader.usage)
         if reader.error is not None and not self.committed:
             error_type, message = reader.error
-            status = {"rate_limit_error": 429, "overloaded_error": 529, "invalid_request_error": 400}.get(error_type, 500)
+            status = STATUS_BY_ERROR_TYPE.get(error_type, 500)
             raise _Failure(make_error(status, message, error_type=error_type), retryable=status != 400)
         if accumulator is not None:
             await self._answer_json(accumulator)
@@ -362,13 +363,6 @@ class Exchange:
 
 def _message_start(record: RequestRecord) -> dict:
     return message_start_event(record.message_id, record.route.client_model, record.input_estimate)
-
-
-def _without(data: bytes, secrets: list[str]) -> bytes:
-    for secret in secrets:
-        if len(secret) >= 4:
-            data = data.replace(secret.encode(), b"[redacted]")
-    return data
 
 
 def _gate(target: Target) -> admission.ProviderGate:

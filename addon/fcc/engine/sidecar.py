@@ -16,6 +16,8 @@ from collections.abc import Awaitable, Callable
 
 import h11
 
+from fcc.core.errors import make_error
+
 log = logging.getLogger("fcc")
 
 TOKEN_PATH = "/fcc/"
@@ -157,8 +159,8 @@ class Sidecar:
                 response = ResponseWriter(conn, writer)
                 plan = self._redeem(request.target.decode("latin-1"))
                 if plan is None:
-                    body = b'{"type":"error","error":{"type":"not_found_error","message":"fcc: unknown or expired exchange"}}'
-                    await response.whole(404, {"content-type": "application/json"}, body)
+                    error = make_error(404, "fcc: unknown or expired exchange")
+                    await response.whole(error.status, error.response_headers(), error.body_bytes())
                 else:
                     await self._run(plan, response, reader, leftover)
                 if response.closed or conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
@@ -215,7 +217,7 @@ class Sidecar:
             await asyncio.gather(watcher, return_exceptions=True)
         if not response.headers_sent and not response.closed:
             # The handler must always answer; this is the last line of defence.
-            body = b'{"type":"error","error":{"type":"api_error","message":"fcc: the exchange ended without an answer"}}'
-            await response.whole(500, {"content-type": "application/json"}, body)
+            error = make_error(500, "fcc: the exchange ended without an answer")
+            await response.whole(error.status, error.response_headers(), error.body_bytes())
         elif response.headers_sent and not response.closed:
             await response.end()

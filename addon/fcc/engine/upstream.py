@@ -11,13 +11,14 @@ from collections.abc import Mapping
 import httpx
 
 from fcc.config import Target
+from fcc.core.anthropic_api import ANTHROPIC_HOST, ANTHROPIC_VERSION
+from fcc.core.credentials import CLIENT_AUTH_HEADERS
 from fcc.core.dialects.anthropic_native import translate_native_request
 from fcc.core.dialects.openai_chat_request import translate_request
 from fcc.core.dialects.openai_responses_request import translate_to_responses
 from fcc.core.dialects.openai_responses_stream import passthrough_body
 from fcc.core.tools import ToolIdCodec
 
-ANTHROPIC_VERSION = "2023-06-01"
 USER_AGENT = "fcc/0.1 (+mitmproxy addon)"
 # Client headers that may travel to a genuine Anthropic upstream (never to anyone else).
 _ANTHROPIC_FORWARD = ("anthropic-beta", "anthropic-version")
@@ -58,7 +59,7 @@ async def close_clients() -> None:
 
 
 def is_genuine_anthropic(target: Target) -> bool:
-    return target.profile.transport == "anthropic_messages" and "api.anthropic.com" in target.profile.base_url
+    return target.profile.transport == "anthropic_messages" and ANTHROPIC_HOST in target.profile.base_url
 
 
 def build_request(
@@ -93,7 +94,7 @@ def build_request(
                 headers["anthropic-beta"] = client_headers["anthropic-beta"]
             if key is None:
                 # No key configured: the client's own Anthropic credentials, to Anthropic only.
-                for name in ("x-api-key", "authorization"):
+                for name in CLIENT_AUTH_HEADERS:
                     if client_headers.get(name):
                         headers[name] = client_headers[name]
                         secrets.append(client_headers[name])
@@ -117,15 +118,3 @@ def build_request(
         headers[profile.session_header] = client_headers["x-claude-code-session-id"]
     content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
     return httpx.Request("POST", url, headers=headers, content=content), body, secrets
-
-
-def masked_headers(headers: httpx.Headers | dict[str, str]) -> dict[str, str]:
-    """Headers safe to show or record: credentials masked."""
-    out: dict[str, str] = {}
-    for name, value in headers.items():
-        lowered = name.lower()
-        if lowered in ("authorization", "x-api-key", "api-key", "cookie", "proxy-authorization", "x-goog-api-key"):
-            out[name] = "[masked]"
-        else:
-            out[name] = value
-    return out

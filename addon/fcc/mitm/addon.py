@@ -11,13 +11,15 @@ from mitmproxy import ctx, exceptions, http
 
 from fcc import users
 from fcc.engine.exchange import Exchange
-from fcc.engine import metrics, quota, shared_state
+from fcc.engine import metrics, quota, shared_state, upstream
 from fcc.engine.records import RequestRecord, Trace
 from fcc import claude_code
 from fcc import codex
 from fcc.config import Config, ConfigError, load_config
 from fcc.core.local_answers import count_tokens_body, estimate_input_tokens, models_body
+from fcc.core.anthropic_api import ANTHROPIC_HOST
 from fcc.core.client_request import parse_request
+from fcc.core.credentials import CLIENT_AUTH_HEADERS, CREDENTIAL_HEADERS
 from fcc.core.dialects.responses_stream import openai_error_body
 from fcc.core.errors import AnthropicError, make_error
 from fcc.core.events import new_message_id
@@ -28,10 +30,9 @@ from fcc.mitm import contentviews
 from fcc.mitm import inspector
 from fcc.mitm.flowstate import STATES, FlowState
 from fcc.record import recording
-from fcc.record.copying import CopyingStream
+from fcc.record.copying import COPY_LIMIT, CopyingStream
 from fcc.record import replay
 from fcc.mitm import runtime
-from fcc.launch import ANTHROPIC_HOST
 from fcc.mitm import startup
 
 log = logging.getLogger("fcc")
@@ -52,7 +53,7 @@ _OPENAI_PATHS = ("/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/
 # Headers kept from the client for the upstream exchange; credentials among them
 # are only ever used for a genuine Anthropic upstream.
 _CLIENT_HEADERS = (
-    "anthropic-beta", "anthropic-version", "x-api-key", "authorization",
+    "anthropic-beta", "anthropic-version", *CLIENT_AUTH_HEADERS,
     "x-claude-code-session-id", "x-claude-code-agent-id", "x-claude-code-request-class", "x-claude-1p-request-class",
 )
 
@@ -141,6 +142,11 @@ class FccAddon:
         await quota.settled()
         await shared_state.shutdown()
         contentviews.unregister()
+        if ctx.master.should_exit.is_set():
+            # mitmproxy is exiting. (A reload of the entry script calls done too; then the engine,
+            # process-wide, keeps serving the flows in flight for the new addon object.)
+            await runtime.stop_sidecar()
+            await upstream.close_clients()
 
     # ---------------------------------------------------------------- hooks
     def _handles(self, flow: http.HTTPFlow) -> str | None:
@@ -185,7 +191,7 @@ class FccAddon:
             if self._foreign_to_anthropic(flow):
                 self._refuse_foreign(flow)  # the client's credentials are not Anthropic's to see
             return
-        for key in ("fcc_summary", "fcc_upstream_flows", "fcc_recorded", "fcc_local_error"):
+        for key in ("fcc_summary", "fcc_upstream_flows", "fcc_recorded", "fcc_local_error", "fcc_response_truncated"):
             flow.metadata.pop(key, None)  # a flow replayed from mitmweb is a new exchange
         flow.metadata["fcc_original_url"] = flow.request.url
         if recording.ACTIVE is not None:
@@ -282,7 +288,7 @@ class FccAddon:
         who = "" if user is users.LOCAL else f" user={user.name}"  # filterable: ~comment "user=alice"
         flow.comment = f"fcc {record.request_class}: {record.route.describe()}{who}"
         flow.request.url = sidecar.url(sidecar.issue(state))
-        for name in ("authorization", "x-api-key", "cookie"):
+        for name in CREDENTIAL_HEADERS:
             flow.request.headers.pop(name, None)  # the sidecar needs no credentials
         flow.request.headers["accept-encoding"] = "identity"
 
@@ -299,6 +305,8 @@ class FccAddon:
             if isinstance(stream, CopyingStream):
                 # raw_content, not content: setting content adds a content-length the client never saw.
                 flow.response.raw_content = stream.copy()
+                if stream.truncated:  # what flow files and the inspector show is cut short
+                    flow.metadata["fcc_response_truncated"] = COPY_LIMIT
         self._ended(flow, state)
 
     def error(self, flow: http.HTTPFlow) -> None:

@@ -5,13 +5,13 @@ mitmproxy's own HTML error pages away from Claude Code.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import defaultdict
 
 from mitmproxy import ctx
 from mitmproxy import http as mhttp
 
+from fcc.core.errors import make_error
 from fcc.engine import metrics, quota
 from fcc.engine.records import RequestRecord, Trace
 from fcc.engine.sidecar import Sidecar
@@ -40,6 +40,14 @@ async def sidecar(handler):
     else:
         _SIDECAR._handler = handler  # a reloaded script brings a new addon object
     return _SIDECAR
+
+
+async def stop_sidecar() -> None:
+    """At exit: the engine's loopback server stops listening."""
+    global _SIDECAR
+    if _SIDECAR is not None:
+        await _SIDECAR.stop()
+        _SIDECAR = None
 
 
 def finish_exchange(record: RequestRecord, trace: Trace, flow) -> None:
@@ -142,8 +150,8 @@ def install_error_page_guard() -> None:
     def make_error_response(status_code: int, message: str = ""):
         error_type = "overloaded_error" if status_code >= 500 else "invalid_request_error"
         status = 529 if status_code in (502, 503) else status_code
-        body = json.dumps({"type": "error", "error": {"type": error_type, "message": f"fcc: upstream error: {message}"}})
-        resp = mhttp.Response.make(status, body.encode(), {"content-type": "application/json", "connection": "close"})
+        error = make_error(status, f"fcc: upstream error: {message}", error_type=error_type)
+        resp = mhttp.Response.make(status, error.body_bytes(), {**error.response_headers(), "connection": "close"})
         return _http1.http1.assemble_response(resp)
 
     make_error_response._fcc = True  # type: ignore[attr-defined]

@@ -25,7 +25,7 @@ routes.yaml in use, so `--set fcc_replay=recordings/NAME` finds its routes.
 Scrubbed: credential headers (authorization, x-api-key, cookies, ...),
 `metadata.user_id`, the values of credential-looking environment variables and
 of the client's own token wherever they occur, and every string that looks
-like a key (`fcc.core.errors.redact`).
+like a key (`fcc.core.credentials.redact`).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from typing import Any
 import yaml
 
 from fcc.core.catalog import CATALOG
-from fcc.core.errors import redact
+from fcc.core.credentials import CREDENTIAL_HEADERS, MASKED, REDACTED, TOKEN_HEADERS, bearer_token, redact
 from fcc.record.copying import CopyingStream
 from fcc.engine.records import RequestRecord, Trace
 
@@ -51,10 +51,6 @@ log = logging.getLogger("fcc")
 
 FORMAT_VERSION = 1
 ROUTES_COPY = "routes.yaml"
-MASK = "[redacted]"
-CREDENTIAL_HEADERS = frozenset(
-    {"authorization", "proxy-authorization", "x-api-key", "api-key", "x-goog-api-key", "cookie", "set-cookie"}
-)
 _SECRET_ENV = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIALS?)$", re.IGNORECASE)
 _FILE_NAME = re.compile(r"^(\d{4,})-.*\.ya?ml$")
 MIN_SECRET_LENGTH = 8  # shorter values (e.g. ANTHROPIC_AUTH_TOKEN=dummy) would mangle ordinary words
@@ -90,7 +86,7 @@ class Scrubber:
         out: dict[str, str] = {}
         for name, value in items:
             lowered = name.lower()
-            value = MASK if lowered in CREDENTIAL_HEADERS and value != "[masked]" else self.text(value)
+            value = REDACTED if lowered in CREDENTIAL_HEADERS and value != MASKED else self.text(value)
             out[lowered] = f"{out[lowered]}, {value}" if lowered in out else value
         return out
 
@@ -101,7 +97,7 @@ class Scrubber:
             return [self.json(v, None, key) for v in value]
         if isinstance(value, str):
             if key == "user_id" and parent == "metadata":
-                return MASK
+                return REDACTED
             return self.text(value)
         return value
 
@@ -221,8 +217,8 @@ def exchange_document(
     client = client_request or snapshot_request(flow)
     tokens = []
     for name, value in client["headers"]:
-        if name.lower() in ("authorization", "x-api-key", "proxy-authorization"):
-            tokens.append(value.split(" ", 1)[1] if value.lower().startswith("bearer ") else value)
+        if name.lower() in TOKEN_HEADERS:
+            tokens.append(bearer_token(value))
     scrub = scrubber.with_secrets(tokens)
     if request is not None:
         handled = "engine"

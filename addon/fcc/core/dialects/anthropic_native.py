@@ -119,10 +119,8 @@ class AnthropicSSEReader:
         self.started = message_started  # True: the caller sends message_start itself
         self.ended = False
         self.usage: dict[str, Any] = {}  # as the upstream's message_delta reported it
-        self.blocks_started = 0
         self._content_seen = False
         self.error: tuple[str, str] | None = None
-        self.malformed = 0
 
     @property
     def has_content(self) -> bool:
@@ -181,7 +179,6 @@ class AnthropicSSEReader:
         try:
             event = json.loads(data) if data.strip() else None
         except (ValueError, RecursionError):
-            self.malformed += 1
             return
         if not isinstance(event, dict):
             return
@@ -217,7 +214,6 @@ class AnthropicSSEReader:
             event["index"] = self._next_index
             self._open = self._next_index
             self._next_index += 1
-            self.blocks_started += 1
             block = event.get("content_block") or {}
             if block.get("type") not in ("text", "thinking") or block.get("text") or block.get("thinking"):
                 self._content_seen = True
@@ -250,10 +246,3 @@ class AnthropicSSEReader:
         if self._open is not None:
             out.append({"type": "content_block_stop", "index": self._open})
             self._open = None
-
-
-def restore_model(message: dict, client_model: str) -> dict:
-    """A non-streaming Anthropic answer with the client's model name."""
-    if isinstance(message, dict) and message.get("type") == "message":
-        message["model"] = client_model
-    return message

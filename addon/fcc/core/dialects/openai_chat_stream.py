@@ -91,7 +91,6 @@ class OpenAIChatReader:
         self._usage: dict | None = None
         self._input_estimate = input_tokens
         self.done = False  # `[DONE]` seen
-        self.malformed = 0
         self.error: tuple[str, str] | None = None  # (type, message) of an in-stream error
 
     # ------------------------------------------------------------------ API
@@ -183,10 +182,8 @@ class OpenAIChatReader:
         try:
             chunk = json.loads(data)
         except (ValueError, RecursionError):
-            self.malformed += 1
             return
         if not isinstance(chunk, dict):
-            self.malformed += 1
             return
         self.emitter._ensure_started(out)
         error = chunk.get("error")

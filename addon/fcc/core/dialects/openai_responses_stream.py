@@ -68,7 +68,6 @@ class OpenAIResponsesReader:
         self._summary_items: dict[str, int] = {}  # reasoning item -> summary parts seen
         self._calls = 0
         self.error: tuple[str, str] | None = None
-        self.malformed = 0
 
     @property
     def ended(self) -> bool:
@@ -127,7 +126,6 @@ class OpenAIResponsesReader:
         try:
             event = json.loads(data)
         except ValueError:
-            self.malformed += 1
             return
         if not isinstance(event, dict):
             return
