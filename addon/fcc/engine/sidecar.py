@@ -32,7 +32,6 @@ class ResponseWriter:
         self._writer = writer
         self.headers_sent = False
         self.closed = False
-        self.bytes_sent = 0
         self._pending: list[bytes] = []
         self._flush_handle: asyncio.Handle | None = None
 
@@ -49,7 +48,6 @@ class ResponseWriter:
         """Queue body bytes; they leave as one HTTP chunk when the event loop next gets a turn,
         so a burst of upstream chunks read without waiting becomes one write to mitmproxy."""
         if data and not self.closed:
-            self.bytes_sent += len(data)
             self._pending.append(data)
             if self._flush_handle is None:
                 self._flush_handle = asyncio.get_running_loop().call_soon(self._flush)
