@@ -31,6 +31,7 @@ from fcc.core.dialects.readers import reader_for
 from fcc.engine.records import Attempt, RequestRecord, Trace
 from fcc.engine.sidecar import ResponseWriter
 from fcc.engine.upstream import build_request, client_for
+from fcc.engine.watchdog import IdleWatchdog
 
 log = logging.getLogger("fcc")
 
@@ -291,18 +292,24 @@ class Exchange:
         timeout = max(first_chunk_timeout, profile.idle_timeout)
         events: list[dict] = []
         try:
-            # One timer per stream, pushed back per chunk: wait_for made a task (and a loop turn) per chunk.
-            async with asyncio.timeout(timeout) as guard:
+            # One lazy timer per stream (fcc.engine.watchdog): a chunk only stores its arrival time.
+            async with IdleWatchdog(timeout) as watchdog:
+                first = True
                 async for chunk in chunks:
+                    watchdog.last = loop.time()
+                    if first:
+                        first = False
+                        timeout = profile.idle_timeout
+                        watchdog.restart(timeout)
                     if len(attempt.raw) < TRACE_LIMIT:
                         attempt.raw += chunk
                     attempt.chunk_times.append((time.monotonic() - attempt.started, len(chunk)))
-                    timeout = profile.idle_timeout
                     events = reader.feed(chunk)
                     if events:
-                        guard.reschedule(None)  # the timer covers upstream silence, not a slow client
+                        watchdog.paused = True  # the timer covers upstream silence, not a slow client
                         await self._deliver(events, held, accumulator, reader)
-                    guard.reschedule(loop.time() + timeout)
+                        watchdog.paused = False
+                        watchdog.last = loop.time()
             events = reader.finish()
         except TimeoutError:
             attempt.error = f"upstream went silent for {timeout:.0f} s"
