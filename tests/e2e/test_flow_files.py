@@ -93,6 +93,10 @@ def test_the_file_holds_both_sides_of_every_exchange(saved: tuple[Path, str, str
     for client, answer in zip(clients, responses):
         # The URL the client used, not the engine's one-time sidecar URL.
         assert client.request.url == "https://api.anthropic.com/v1/messages?beta=true"
+        # The client's body as it came, though the sidecar leg carried none (the plan travels by token).
+        sent = json.loads(client.request.raw_content or b"{}")
+        assert sent["model"] == "claude-sonnet-4-5" and sent["messages"][0]["content"].startswith("Say")
+        assert client.request.headers["content-length"] == str(len(client.request.raw_content or b""))
         assert client.response is not None and client.response.raw_content == answer.content
         assert client.metadata["fcc_summary"]["served_by"] == "keyed/recorded-model"
         json.dumps(client.metadata)  # plain data only

@@ -291,9 +291,19 @@ class FccAddon:
         for name in CREDENTIAL_HEADERS:
             flow.request.headers.pop(name, None)  # the sidecar needs no credentials
         flow.request.headers["accept-encoding"] = "identity"
+        # The plan travels by token: the sidecar never reads the body, so mitmproxy sends none (no
+        # 20-30 KB write and parse per turn). The client's body is put back before anyone shows it.
+        framing = [(name, flow.request.headers[name]) for name in _FRAMING if name in flow.request.headers]
+        state.held_body = (flow.request.raw_content, framing)
+        for name, _ in framing:
+            flow.request.headers.pop(name, None)
+        flow.request.raw_content = b""
+        flow.request.headers["content-length"] = "0"
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         state = self.flows.get(flow.id)
+        if state is not None:
+            _restore_body(flow, state)
         if state is not None and state.routed and flow.response is not None:
             if flow.response.headers.get("content-type", "").startswith("text/event-stream"):
                 flow.response.stream = CopyingStream()
@@ -323,6 +333,7 @@ class FccAddon:
         _show_original_url(flow)
         if state is None:
             return  # not fcc's (or read from a file)
+        _restore_body(flow, state)
         if state.record is not None and state.trace is not None:
             runtime.finish_exchange(state.record, state.trace, flow)
             inspector.show_upstream(flow, state.trace)
@@ -361,3 +372,18 @@ class FccAddon:
         user = flow.metadata.get("fcc_user", "-")
         metrics.refused(error.status, error.type, user)
         log.info("fcc: %s %s -> %d %s user=%s", flow.request.method, flow.request.path, error.status, error.message, user)
+
+
+_FRAMING = ("content-length", "transfer-encoding")
+
+
+def _restore_body(flow: http.HTTPFlow, state: FlowState) -> None:
+    """The client's request as it came (mitmweb, flow files, replay): the sidecar leg sent no body."""
+    if state.held_body is None:
+        return
+    body, framing = state.held_body
+    state.held_body = None
+    flow.request.raw_content = body
+    flow.request.headers.pop("content-length", None)
+    for name, value in framing:
+        flow.request.headers[name] = value

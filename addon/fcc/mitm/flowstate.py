@@ -26,6 +26,8 @@ class FlowState:
     client_request: dict | None = None  # the request as it arrived, for record mode (credentials included)
     record: RequestRecord | None = None  # set when the flow is routed to the engine
     trace: Trace | None = None
+    # The client's body and framing headers, kept while the sidecar leg carries none (see addon._redirect).
+    held_body: tuple[bytes | None, list[tuple[str, str]]] | None = None
 
     @property
     def routed(self) -> bool:
