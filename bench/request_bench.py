@@ -8,7 +8,8 @@ found by tool names and confirmed by deep equality. This prints, per request, in
 microseconds (time.process_time) and as ratios to the floor measured in the same run:
 
     floor       json.loads of the client's body: what any proxy pays to read it
-    cold        translate_request + estimate_input_tokens with the memos emptied first
+    cold        translate_request + estimate_input_tokens + encoding the upstream body
+                (fcc.core.body_json) with the memos emptied first
     warm        the same with the memos kept, as on every turn after the first
 
 The request is the first /v1/messages body of a real Claude Code capture from
@@ -30,7 +31,7 @@ sys.path.insert(0, str(REPO / "addon"))
 
 from fcc.core.catalog import CATALOG  # noqa: E402
 from fcc.core.dialects import openai_chat_request  # noqa: E402
-from fcc.core import local_answers  # noqa: E402
+from fcc.core import body_json, local_answers  # noqa: E402
 
 CAPTURE = REPO.parent / "shared" / "claude-code" / "captures" / "mitm_quiet_authtoken.jsonl"
 
@@ -79,9 +80,11 @@ def main() -> None:
         if clear:
             openai_chat_request._TOOLS_MEMO = type(openai_chat_request._TOOLS_MEMO)()
             local_answers._TOOL_CHARS_MEMO = type(local_answers._TOOL_CHARS_MEMO)()
+            body_json.clear()
         request = json.loads(raw)
-        openai_chat_request.translate_request(request, profile, "deepseek-chat")
+        body = openai_chat_request.translate_request(request, profile, "deepseek-chat")
         local_answers.estimate_input_tokens(request)
+        body_json.encode_body(body, shared_tools=True)  # the bytes sent upstream, as build_request makes them
 
     def floor() -> None:
         json.loads(raw)

@@ -5,12 +5,12 @@ Clients live in this package module so they survive the entry script reloading.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 
 import httpx
 
 from fcc.config import Target
+from fcc.core.body_json import encode_body
 from fcc.core.anthropic_api import ANTHROPIC_HOST, ANTHROPIC_VERSION
 from fcc.core.credentials import CLIENT_AUTH_HEADERS
 from fcc.core.dialects.anthropic_native import translate_native_request
@@ -80,6 +80,7 @@ def build_request(
     }
     key = profile.api_key(environ)
     secrets: list[str] = []
+    shared_tools = False  # the body's tools are translate_tools' memo entries, shared turn to turn
     if profile.transport == "anthropic_messages":
         genuine = is_genuine_anthropic(target)
         body = translate_native_request(
@@ -107,6 +108,7 @@ def build_request(
     else:
         codec = ToolIdCodec(profile.tool_id_format)
         body = translate_request(request, profile, target.model, reasoning=reasoning, codec=codec)
+        shared_tools = True
         url = f"{profile.base_url}/chat/completions"
     if key is not None:
         secrets.append(key)
@@ -116,5 +118,5 @@ def build_request(
             headers["authorization"] = f"Bearer {key}"
     if profile.session_header and client_headers.get("x-claude-code-session-id"):
         headers[profile.session_header] = client_headers["x-claude-code-session-id"]
-    content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    content = encode_body(body, shared_tools=shared_tools)
     return httpx.Request("POST", url, headers=headers, content=content), body, secrets
