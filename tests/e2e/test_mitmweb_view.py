@@ -218,7 +218,7 @@ def test_client_and_upstream_flows_are_linked(flows: dict[str, dict]) -> None:
 
 def test_mitmwebs_save_writes_both_sides_as_a_flow_file(mitmweb: Web, flows: dict[str, dict]) -> None:
     """The web UI's "Save" downloads /flows/dump: it must hold plain flows mitmproxy reads back."""
-    with httpx.Client(trust_env=False, timeout=10) as client:
+    with mitmweb.client() as client:  # mitmweb's token where it has one (>= 11.1)
         answer = client.get(f"{mitmweb.api}/flows/dump")
     assert answer.status_code == 200, mitmweb.output()[-3000:]
     saved = {f.id: f for f in FlowReader(io.BytesIO(answer.content)).stream()}
