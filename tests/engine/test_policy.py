@@ -281,7 +281,7 @@ def _client_cycle(failure: Failure, client_attempts: int, gap: float) -> int:
     health, now, sends = Health(), 0.0, 0
     for _ in range(client_attempts):
         started, sends_here, decision = now, 0, choose_target([health.state("t", now)], 0, 0.0)
-        fresh = health.state("t", now).strikes == 0
+        fresh = health.state("t", now).strikes < 2
         while isinstance(decision, Send):
             now += decision.wait
             sends += 1

@@ -1,24 +1,29 @@
-"""The upstream exchange: admission, send, retry or fall back before commit,
-translate incrementally, and stream the Anthropic answer to the client.
+"""The upstream exchange: admission, send, retry, fall back or continue, translate
+incrementally, and stream the answer to the client.
 
 "Commit" is the first content block reaching the client. Until then a failed
-attempt (429, 5xx, refused connection, timeout, an early cut or an in-stream
-error) is retried or moved to the next fallback without the client seeing
-anything but a delay, and `ping` events keep a streaming client's watchdog
-fed while it waits. After commit a failure becomes one final `event: error`.
+attempt is retried or moved to a fallback without the client seeing anything
+but a delay; the response headers wait for that content or for
+policy.HEADERS_AFTER seconds (then message_start and pings keep the client's
+watchdog fed), so a failure decided before them is an HTTP status the client's
+own retry loop understands. After commit a cut or stalled text answer may be
+continued (fcc.core.continuation); otherwise a failure is one final
+`event: error`. What to do after each failure is fcc.engine.policy's decision;
+this module gathers the facts and does it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
+from typing import NoReturn
 
 import httpx
 
-from fcc.engine import admission
 from fcc.config import Target
+from fcc.core.continuation import Splice, Transcript, continuation_request
+from fcc.engine import admission, policy
 from fcc.core.dialects.client_writers import AnthropicClientWriter, ClientWriter, ResponsesClientWriter
 from fcc.core.events import (
     MessageAccumulator,
@@ -35,13 +40,8 @@ from fcc.engine.watchdog import IdleWatchdog
 
 log = logging.getLogger("fcc")
 
-RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529})
-MAX_ATTEMPTS = 4  # across all targets of one request
-KEEPALIVE_AFTER = 4.0  # a streaming client hears message_start + pings after this long
-PING_EVERY = 10.0
-MAX_RETRY_WAIT = 30.0  # longer provider waits move on to the fallback or give up
-# Answer (success or a clear error) before Claude Code's own 300 s watchdog fires.
-REQUEST_DEADLINE = 270.0
+# The cooldown book the policy decides from (per target: strikes, cooldowns).
+HEALTH = policy.Health()
 ERROR_BODY_LIMIT = 64 * 1024
 TRACE_LIMIT = 2 * 1024 * 1024
 SSE_HEADERS = {"content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache"}
@@ -54,12 +54,13 @@ def client_writer(record: RequestRecord) -> ClientWriter:
     return AnthropicClientWriter()
 
 
-class _Failure(Exception):
-    def __init__(self, error: AnthropicError, retryable: bool, cooldown: float | None = None) -> None:
+class _Failed(Exception):
+    """One attempt failed: the policy's facts and the error the client would see."""
+
+    def __init__(self, failure: policy.Failure, error: AnthropicError) -> None:
         super().__init__(error.message)
+        self.failure = failure
         self.error = error
-        self.retryable = retryable
-        self.cooldown = cooldown
 
 
 class Exchange:
@@ -72,14 +73,15 @@ class Exchange:
         self.client = client_writer(record)
         self.started_stream = False  # headers + message_start sent
         self.committed = False  # content reached the client
+        self.transcript = Transcript()  # what the client has of the message
         self._write_lock = asyncio.Lock()
         self._last_write = time.monotonic()
         # A text-tool reader also produces events from the keepalive (held text timing out):
         # one lock keeps both producers' deliveries in production order.
         self._deliver_lock = asyncio.Lock()
         self._ordered = False
-        # (reader, held, accumulator) of the attempt streaming now
-        self._live: tuple[StreamReader, list[dict], MessageAccumulator | None] | None = None
+        # (reader, held, accumulator, splice) of the attempt streaming now
+        self._live: tuple[StreamReader, list[dict], MessageAccumulator | None, Splice | None] | None = None
 
     # -------------------------------------------------------------- writing
     async def _write(self, pieces: list[bytes]) -> None:
@@ -98,8 +100,8 @@ class Exchange:
         await self._write(self.client.encode([_message_start(self.record)]))
 
     async def _keepalive(self) -> None:
-        """Streaming clients abort after 300 s of silence; never let them hear it."""
-        begin_at = time.monotonic() + KEEPALIVE_AFTER
+        """Headers wait for content as long as the client is patient; then pings feed its watchdog."""
+        begin_at = time.monotonic() + policy.HEADERS_AFTER
         while True:
             await asyncio.sleep(1.0)
             # Held text (a possible tool call) has its own, shorter time bound: checked from the start.
@@ -108,7 +110,7 @@ class Exchange:
                 if time.monotonic() >= begin_at and not self.committed:
                     await self._begin_stream()
                 continue
-            if time.monotonic() - self._last_write >= PING_EVERY:
+            if time.monotonic() - self._last_write >= policy.PING_EVERY:
                 await self._write([self.client.ping()])
 
     async def _flush_held_text(self) -> None:
@@ -116,8 +118,8 @@ class Exchange:
         live = self._live
         if live is None or not live[0].holding:
             return
-        reader, held, accumulator = live
-        await self._deliver(reader.flush_pending(time.monotonic()), held, accumulator, reader)
+        reader, held, accumulator, splice = live
+        await self._deliver(reader.flush_pending(time.monotonic()), held, accumulator, reader, splice)
 
     # ------------------------------------------------------------------ run
     async def run(self) -> None:
@@ -128,62 +130,78 @@ class Exchange:
             if keepalive is not None:
                 keepalive.cancel()
 
+    def _states(self, targets: list[Target]) -> list[policy.TargetState]:
+        now = time.monotonic()
+        # Continuation splices Anthropic events into a streaming client's message.
+        splices = self.record.stream and self.record.responses is None
+        return [HEALTH.state(t.slug, now, can_continue=splices and t.profile.prefill != "none") for t in targets]
+
+    def _elapsed(self) -> float:
+        return time.monotonic() - self.trace.started
+
     async def _run_attempts(self) -> None:
         targets = list(self.record.route.targets)
-        deadline = self.trace.started + REQUEST_DEADLINE
-        last: _Failure | None = None
-        attempt_count = 0
-        target_index = 0
-        while target_index < len(targets) and attempt_count < MAX_ATTEMPTS:
-            target = targets[target_index]
-            cooling = admission.MODELS.cooling_for(target.slug)
-            if cooling > MAX_RETRY_WAIT and target_index + 1 < len(targets):
-                # This model keeps refusing; let the next target answer instead of waiting.
-                last = _Failure(make_error(429, f"{target.slug} is rate-limited for {cooling:.0f} s more",
-                                           retry_after=min(cooling, 60.0)), True, cooling)
-                target_index += 1
-                continue
-            remaining = deadline - time.monotonic()
-            if remaining <= 1.0:
-                break
-            attempt_count += 1
+        sends_here = [0] * len(targets)
+        fresh: list[bool | None] = [None] * len(targets)
+        sends = continuations = 0
+        last: _Failed | None = None
+        note = ""  # why fcc answers without a send, when it does
+        decision: policy.Decision = policy.choose_target(self._states(targets), 0, self._elapsed())
+        while isinstance(decision, policy.Send):
+            if decision.wait > 0:
+                await asyncio.sleep(decision.wait)
+            index = decision.index
+            target = targets[index]
+            if fresh[index] is None:
+                # One earlier blip does not cost the next request its retry; two in a row do.
+                fresh[index] = HEALTH.state(target.slug, time.monotonic()).strikes < 2
+            sent_at = time.monotonic()
             try:
-                await self._attempt(target, remaining)
+                await self._attempt(target, continuation=decision.continuation)
                 self.trace.served(target.slug)
-                admission.MODELS.succeeded(target.slug)
+                HEALTH.succeeded(target.slug)
                 return
-            except _Failure as failure:
-                last = failure
-                if self.committed or not failure.retryable:
-                    break
-                if failure.error.status == 429:
-                    admission.MODELS.rate_limited(target.slug, failure.cooldown)
-                wait = _backoff(attempt_count, failure.cooldown)
-                long_cooldown = failure.cooldown is not None and failure.cooldown > MAX_RETRY_WAIT
-                if failure.error.status == 429 and not long_cooldown and target_index + 1 < len(targets):
-                    long_cooldown = True  # a rate-limited target: let the fallback answer now
-                if long_cooldown or _same_target_exhausted(attempt_count, target_index, targets):
-                    target_index += 1  # move on to the fallback instead of waiting
-                    wait = 0.2 if target_index < len(targets) else wait
-                wait = min(wait, MAX_RETRY_WAIT)
-                if time.monotonic() + wait > deadline:
-                    break
-                if target_index < len(targets) and attempt_count < MAX_ATTEMPTS:
-                    log.info("fcc: %s failed (%s); retrying in %.1f s", target.slug, failure.error.message, wait)
-                    await asyncio.sleep(wait)
-        error = last.error if last else make_error(504, "fcc: no upstream answered in time", error_type="timeout_error")
-        if error.status == 429 and "retry-after" not in error.headers:
-            # Tell the client how long fcc's own cooldown still runs, so its retry lands after it.
-            wait = max((_gate(t).wait_estimate() for t in targets), default=0.0)
-            error.headers["retry-after"] = str(max(1, min(60, round(wait or 5.0))))
-        if last is not None and last.retryable and error.status >= 500 and error.status != 529:
-            # fcc already retried; 529 lets the client give up after 3 tries (or switch to
-            # --fallback-model) instead of hammering a broken provider for three minutes.
-            error = make_error(529, error.message, error_type="overloaded_error", retry_after=None)
-        await self._fail(error)
+            except admission.AdmissionTimeout as exc:
+                # Not sent: a quota window or a cooldown grew while this request waited.
+                nxt = policy.choose_target(self._states(targets), index + 1, self._elapsed()) if index + 1 < len(targets) else None
+                decision = nxt if isinstance(nxt, policy.Send) else policy.Answer(429, "rate_limit_error", exc.wait)
+                note = f"fcc: {target.slug}: {exc}"
+                continue
+            except _Failed as failed:
+                last = failed
+                sends += 1
+                sends_here[index] += 1
+                if failed.failure.transient:
+                    HEALTH.failed(target.slug, failed.failure, sent_at, time.monotonic())
+                progress = policy.Progress(
+                    index, sends, sends_here[index], bool(fresh[index]), self._elapsed(), self.started_stream, continuations
+                )
+                decision = policy.after_failure(failed.failure, self._states(targets), progress)
+                if isinstance(decision, policy.Send):
+                    continuations += decision.continuation
+                    log.info("fcc: %s failed (%s); %s: %s in %.1f s", target.slug, failed.error.message, decision.why,
+                             targets[decision.index].slug, decision.wait)
+        await self._answer(decision, last, targets, note)
+
+    async def _answer(self, decision: policy.Answer, last: _Failed | None, targets: list[Target], note: str) -> None:
+        if note:
+            message, headers = note, {}
+        elif last is not None:
+            message = last.error.message
+            headers = dict(last.error.headers) if last.error.status == decision.status else {}
+        else:
+            state = min(self._states(targets), key=lambda s: s.cooling)
+            slug = targets[0].slug if len(targets) == 1 else "every target of this route"
+            what = "rate-limited" if decision.status == 429 else "failing"
+            message = f"fcc: {slug} is {what}; not calling it for {state.cooling:.0f} s" + (
+                f" (last: {state.reason})" if state.reason else "")
+            headers = {}
+        headers.update(decision.headers())
+        await self._fail(AnthropicError(decision.status, decision.error_type, message, headers))
 
     async def _fail(self, error: AnthropicError) -> None:
         self.trace.finish(f"error {error.status} {error.type}")
+        self.trace.failed(error.type, error.message)
         if self.started_stream:
             # Headers are out: the only honest signal left is a final error event.
             await self._write(self.client.stream_error(error))
@@ -198,47 +216,45 @@ class Exchange:
         async with self._write_lock:
             await self.out.whole(status, headers, body)
 
-    async def _attempt(self, target: Target, time_left: float) -> None:
+    async def _attempt(self, target: Target, continuation: bool) -> None:
         gate = _gate(target)
-        cooling = gate.cooldown_until - time.monotonic()
-        if cooling > MAX_RETRY_WAIT:
-            # The provider asked for a long pause: say so now rather than hold the client silently.
-            error = make_error(429, f"{target.slug}: the provider asked fcc to wait {cooling:.0f} s",
-                               retry_after=cooling)
-            raise _Failure(error, retryable=True, cooldown=cooling)
-        try:
-            async with gate.slot(max_wait=time_left) as slot:
-                await self._send(target, gate, slot, time_left)
-        except admission.AdmissionTimeout as exc:
-            error = make_error(429, f"{target.slug}: {exc}", retry_after=min(exc.wait, 60.0))
-            raise _Failure(error, retryable=True, cooldown=exc.wait) from None
+        time_left = policy.REQUEST_DEADLINE - self._elapsed()
+        async with gate.slot(max_wait=time_left) as slot:
+            await self._send(target, gate, slot, policy.REQUEST_DEADLINE - self._elapsed(), continuation)
 
-    async def _send(self, target: Target, gate: admission.ProviderGate, slot: admission.Slot, time_left: float) -> None:
+    async def _send(
+        self, target: Target, gate: admission.ProviderGate, slot: admission.Slot, time_left: float, continuation: bool
+    ) -> None:
         profile = target.profile
         record = self.record
-        request, _body, secrets = build_request(target, record.request, record.route.reasoning, record.client_headers,
-                                                responses_body=record.responses.body if record.responses else None)
+        body, dropped = record.request, ""
+        if continuation:
+            body, dropped = continuation_request(
+                record.request, self.transcript.text, strip_trailing_space=profile.transport == "anthropic_messages")
+        request, _body, secrets = build_request(target, body, record.route.reasoning, record.client_headers,
+                                                responses_body=record.responses.body if record.responses else None,
+                                                continuation=continuation)
         attempt = self.trace.begin_attempt(
-            Attempt(target.slug, str(request.url), masked_headers(request.headers), request.content)
+            Attempt(target.slug, str(request.url), masked_headers(request.headers), request.content, continuation=continuation)
         )
         client = client_for(target)
+        first_byte_timeout = min(profile.first_byte_timeout, max(1.0, time_left))
         try:
-            first_byte_timeout = min(profile.first_byte_timeout, max(1.0, time_left))
             response = await asyncio.wait_for(client.send(request, stream=True), first_byte_timeout)
         except TimeoutError:
             attempt.error = f"no response within {first_byte_timeout:.0f} s"
-            raise _Failure(make_error(529, f"{target.slug}: {attempt.error}"), retryable=True) from None
+            _failed("no_answer", 529, f"{target.slug}: {attempt.error}")
         except httpx.HTTPError as exc:
             attempt.error = redact(f"{type(exc).__name__}: {exc}", tuple(secrets))
-            message = f"{target.slug} is not reachable at {profile.base_url} ({attempt.error})"
-            raise _Failure(make_error(529, message), retryable=True) from None
+            _failed("refused", 529, f"{target.slug} is not reachable at {profile.base_url} ({attempt.error})")
         try:
             attempt.status = response.status_code
             attempt.response_headers = dict(response.headers)
             if response.status_code != 200:
                 await self._upstream_status(target, response, attempt, gate, secrets)
             slot.settle(True)  # the provider accepted the request: it is healthy again
-            await self._stream(target, response, attempt, secrets, first_byte_timeout)
+            splice = Splice(self.transcript, dropped) if continuation else None
+            await self._stream(target, response, attempt, secrets, first_byte_timeout, splice)
         finally:
             self._live = None
             await response.aclose()
@@ -263,9 +279,12 @@ class Exchange:
         attempt.error = error.message
         retry_after = parse_retry_after(dict(response.headers))
         if response.status_code == 429:
-            gate.cool_down(retry_after if retry_after is not None else 5.0)
-        retryable = response.status_code in RETRYABLE_STATUS and error.status != 400
-        raise _Failure(error, retryable, retry_after)
+            # The gate lets one probe through after the pause and shares it with other replicas.
+            gate.cool_down(retry_after if retry_after is not None else policy.DEFAULT_RATE_LIMIT_COOLDOWN)
+        should_retry = {"true": True, "false": False}.get(response.headers.get("x-should-retry", "").lower())
+        failure = policy.Failure("status", error.status, response.status_code, retry_after=retry_after,
+                                 should_retry=should_retry, message=error.message)
+        raise _Failed(failure, error)
 
     def _reader(self, target: Target) -> StreamReader:
         record = self.record
@@ -277,7 +296,8 @@ class Exchange:
         return reader
 
     async def _stream(
-        self, target: Target, response: httpx.Response, attempt: Attempt, secrets: list[str], first_chunk_timeout: float
+        self, target: Target, response: httpx.Response, attempt: Attempt, secrets: list[str],
+        first_chunk_timeout: float, splice: Splice | None,
     ) -> None:
         profile = target.profile
         reader = self._reader(target)
@@ -285,12 +305,14 @@ class Exchange:
         accumulator = MessageAccumulator() if not self.record.stream else None
         if accumulator is not None:
             accumulator.add([_message_start(self.record)])
-        self._live = (reader, held, accumulator)
+        self._live = (reader, held, accumulator, splice)
         chunks = response.aiter_raw()
         loop = asyncio.get_running_loop()
         # Some servers send headers at once and the first token only after the model loads.
         timeout = max(first_chunk_timeout, profile.idle_timeout)
         events: list[dict] = []
+        kind: policy.FailureKind | None = None
+        chunked = False
         try:
             # One lazy timer per stream (fcc.engine.watchdog): a chunk only stores its arrival time.
             async with IdleWatchdog(timeout) as watchdog:
@@ -304,33 +326,52 @@ class Exchange:
                     if len(attempt.raw) < TRACE_LIMIT:
                         attempt.raw += chunk
                     attempt.chunk_times.append((time.monotonic() - attempt.started, len(chunk)))
+                    chunked = True
                     events = reader.feed(chunk)
+                    if reader.error is not None:
+                        kind = "stream_error"
+                        break
                     if events:
                         watchdog.paused = True  # the timer covers upstream silence, not a slow client
-                        await self._deliver(events, held, accumulator, reader)
+                        await self._deliver(events, held, accumulator, reader, splice)
                         watchdog.paused = False
                         watchdog.last = loop.time()
-            events = reader.finish()
+            if kind is None:
+                events = reader.finish()
+                kind = "cut" if reader.error is not None else None
         except TimeoutError:
             attempt.error = f"upstream went silent for {timeout:.0f} s"
             events = reader.fail("overloaded_error", f"{target.slug}: {attempt.error}")
+            kind = "stall" if chunked else "no_answer"
         except httpx.HTTPError as exc:
             attempt.error = redact(f"connection lost mid-stream: {type(exc).__name__}: {exc}", tuple(secrets))
             events = reader.fail("api_error", f"{target.slug}: {attempt.error}")
-        await self._deliver(events, held, accumulator, reader, final=True)
+            kind = "cut"
+        # The reader's own error event is held back: the policy decides what the client hears.
+        await self._deliver([e for e in events if e.get("type") != "error"], held, accumulator, reader, splice,
+                            final=reader.error is None)
         self.trace.add_usage(reader.usage)
-        if reader.error is not None and not self.committed:
+        if reader.error is not None:
             error_type, message = reader.error
-            status = STATUS_BY_ERROR_TYPE.get(error_type, 500)
-            raise _Failure(make_error(status, message, error_type=error_type), retryable=status != 400)
+            attempt.error = attempt.error or message
+            after = self.committed
+            _failed(kind or "stream_error", 529 if kind == "stall" else STATUS_BY_ERROR_TYPE.get(error_type, 500), message,
+                    after_content=after, in_tool_call=bool(getattr(reader, "pending_tool_call", False)),
+                    prefillable=after and self.transcript.continuable())
+        if splice is not None:
+            partial = len(self.transcript.text) - len(splice.text)
+            self.trace.note(f"continued on {target.slug} after {partial} chars")
+            log.info("fcc: %s continued the cut answer (%d more chars)", target.slug, len(splice.text))
         if accumulator is not None:
             await self._answer_json(accumulator)
         self.trace.finish("ok")
 
     async def _deliver(
         self, events: list[dict], held: list[dict], accumulator: MessageAccumulator | None, reader: StreamReader,
-        final: bool = False,
+        splice: Splice | None = None, final: bool = False,
     ) -> None:
+        if splice is not None:
+            events = splice.feed(events)
         if not events:
             return
         if not self._ordered:
@@ -347,6 +388,7 @@ class Exchange:
             accumulator.add(events)
             return
         if self.committed:
+            self.transcript.add(events)
             await self._write(self.client.encode(events))
             return
         held.extend(events)
@@ -354,6 +396,7 @@ class Exchange:
         if reader.error is None and (reader.has_content or final):
             self.committed = True
             await self._begin_stream()
+            self.transcript.add(held)
             await self._write(self.client.encode(held))
             held.clear()
 
@@ -377,11 +420,7 @@ def _gate(target: Target) -> admission.ProviderGate:
     return admission.gate_for(profile.id, profile.requests_per_minute, profile.max_concurrency)
 
 
-def _backoff(attempt: int, retry_after: float | None) -> float:
-    base = min(8.0, 0.5 * (2 ** (attempt - 1))) * (1 + random.random() * 0.25)
-    return max(base, retry_after or 0.0)
-
-
-def _same_target_exhausted(attempt_count: int, target_index: int, targets: list[Target]) -> bool:
-    """With fallbacks configured, give each target two tries before moving on."""
-    return len(targets) > 1 and attempt_count >= 2 * (target_index + 1)
+def _failed(kind: policy.FailureKind, status: int, message: str, **facts: object) -> NoReturn:
+    error_type = "overloaded_error" if status == 529 else {429: "rate_limit_error", 400: "invalid_request_error"}.get(status, "api_error")
+    failure = policy.Failure(kind, status, message=message, **facts)  # type: ignore[arg-type]
+    raise _Failed(failure, make_error(status, message, error_type=error_type))

@@ -13,10 +13,10 @@ Claude Code retries on its own (../shared/research/claude-code-client.md section
 all for 529; none after `x-should-retry: false` or a `retry-after` over 60.
 fcc's retries multiply with those, so the budget is shared:
 
-- a target that was healthy when the request began gets one invisible retry for
-  a transient failure (429 once, 500 once, a reset), so a blip never reaches the
-  client;
-- a target that already failed recently gets one send per client attempt;
+- a target that was healthy when the request began (at most one recent blip) gets
+  one invisible retry for a transient failure (429 once, 500 once, a reset), so a
+  blip never reaches the client;
+- a target that already failed twice in a row gets one send per client attempt;
 - a target that is cooling down is not called: a fallback answers, or the client
   gets the cooldown at once (429 + `retry-after`, or 529 while a broken provider
   is left alone), and its own retry loop does the waiting;
@@ -81,6 +81,7 @@ class Failure:
     should_retry: bool | None = None  # the provider's own x-should-retry
     after_content: bool = False  # content had reached the client
     in_tool_call: bool = False  # the stream broke inside a tool call
+    prefillable: bool = True  # what the client has ends in text a prefill can carry on
     message: str = ""
 
     @property
@@ -116,7 +117,7 @@ class Progress:
     index: int  # the target just tried
     sends: int  # upstream sends so far, all targets
     sends_here: int  # sends to targets[index]
-    fresh: bool  # targets[index] had no strike when this request first tried it
+    fresh: bool  # targets[index] had at most one recent strike when this request first tried it
     elapsed: float  # seconds since the client's request arrived
     headers_sent: bool  # response headers (and message_start) are out
     continuations: int = 0
@@ -214,6 +215,7 @@ def _after_content(failure: Failure, targets: Sequence[TargetState], progress: P
     if (
         failure.kind in ("cut", "stall")
         and not failure.in_tool_call
+        and failure.prefillable
         and progress.continuations < MAX_CONTINUATIONS
         and progress.sends < MAX_SENDS
         and progress.elapsed < REQUEST_DEADLINE - 10
@@ -226,7 +228,7 @@ def _after_content(failure: Failure, targets: Sequence[TargetState], progress: P
             state = targets[index]
             if state.can_continue and state.cooling <= WAIT_IN_GATE:
                 return Send(index, state.cooling, continuation=True, why=f"continue after a {failure.kind}")
-    why = "inside a tool call" if failure.in_tool_call else "no continuation possible"
+    why = "cut inside a tool call" if failure.in_tool_call else "no continuation possible"
     return Answer(failure.status, _type(failure.status), why=why)
 
 
@@ -309,6 +311,13 @@ class Health:
             record.kind = failure.cooling_kind if pause > 0 else record.kind
         record.reason = failure.message
         return pause
+
+    def hold(self, key: str, seconds: float, now: float, kind: CoolingKind = "rate_limit") -> None:
+        """A pause the provider asked for outside a failure (never shortens one already set)."""
+        record = self._records.setdefault(key, _Record(last=now))
+        if seconds > 0 and now + seconds > record.until:
+            record.until = now + seconds
+            record.kind = kind
 
     def succeeded(self, key: str) -> None:
         self._records.pop(key, None)

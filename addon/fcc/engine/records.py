@@ -52,6 +52,7 @@ class Attempt:
     chunk_times: list[tuple[float, int]] = field(default_factory=list)
     error: str | None = None
     started: float = field(default_factory=time.monotonic)
+    continuation: bool = False  # asked the provider to continue a cut answer (fcc.core.continuation)
 
 
 @dataclass
@@ -65,6 +66,14 @@ class Trace:
     usage: dict[str, Any] = field(default_factory=dict)  # Anthropic usage, as the answer reported it
     served_by: str | None = None
     outcome: str = ""
+    error: str | None = None  # "type: message" of the error the client got (HTTP status or final event)
+    notes: list[str] = field(default_factory=list)  # what fcc did on the way (continuations)
+
+    def failed(self, error_type: str, message: str) -> None:
+        self.error = self.error or f"{error_type}: {message}"
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
 
     def begin_attempt(self, attempt: Attempt) -> Attempt:
         self.attempts.append(attempt)

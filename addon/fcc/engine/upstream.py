@@ -69,8 +69,13 @@ def build_request(
     client_headers: Mapping[str, str],
     environ: dict[str, str] | None = None,
     responses_body: dict | None = None,
+    *,
+    continuation: bool = False,
 ) -> tuple[httpx.Request, dict, list[str]]:
-    """(httpx request, the JSON body sent, secrets used) for one attempt at one target."""
+    """(httpx request, the JSON body sent, secrets used) for one attempt at one target.
+
+    `continuation`: the request ends with a partial assistant turn (fcc.core.continuation)
+    that the provider must continue, as its profile's `prefill` says."""
     profile = target.profile
     headers = {
         "content-type": "application/json",
@@ -110,6 +115,8 @@ def build_request(
         body = translate_request(request, profile, target.model, reasoning=reasoning, codec=codec)
         shared_tools = True
         url = f"{profile.base_url}/chat/completions"
+        if continuation:
+            _mark_prefill(body, profile.prefill)
     if key is not None:
         secrets.append(key)
         if profile.auth_style == "x-api-key":
@@ -120,3 +127,17 @@ def build_request(
         headers[profile.session_header] = client_headers["x-claude-code-session-id"]
     content = encode_body(body, shared_tools=shared_tools)
     return httpx.Request("POST", url, headers=headers, content=content), body, secrets
+
+
+def _mark_prefill(body: dict, prefill: str) -> None:
+    """Tell an OpenAI-style server that the final assistant message is to be continued."""
+    messages = body.get("messages") or []
+    if not messages or messages[-1].get("role") != "assistant":
+        return
+    if prefill == "continue_final_message":
+        body["continue_final_message"] = True
+        body["add_generation_prompt"] = False
+    elif prefill == "prefix_flag":
+        messages[-1]["prefix"] = True
+    elif prefill == "partial_flag":
+        messages[-1]["partial"] = True

@@ -124,8 +124,9 @@ def _attempt_flow(client_flow: http.HTTPFlow, attempt: Attempt, number: int, tot
         else:
             outcome = attempt.error
     flow.marked = UPSTREAM_MARKER
-    flow.comment = f"fcc upstream of {client_flow.id}: attempt {number}/{total} {attempt.target} -> {outcome}"
+    kind = "continuation" if getattr(attempt, "continuation", False) else "attempt"
+    flow.comment = f"fcc upstream of {client_flow.id}: {kind} {number}/{total} {attempt.target} -> {outcome}"
     flow.metadata["fcc_upstream_of"] = client_flow.id
-    flow.metadata["fcc_attempt"] = {"number": number, "of": total, "target": attempt.target, "url": attempt.url}
+    flow.metadata["fcc_attempt"] = {"number": number, "of": total, "target": attempt.target, "url": attempt.url, "kind": kind}
     flow.live = False
     return flow

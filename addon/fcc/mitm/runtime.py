@@ -6,7 +6,7 @@ mitmproxy's own HTML error pages away from Claude Code.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 from mitmproxy import ctx
 from mitmproxy import http as mhttp
@@ -26,8 +26,10 @@ log = logging.getLogger("fcc")
 
 _SIDECAR = None
 USAGE: dict[str, dict[str, float]] = defaultdict(
-    lambda: {"requests": 0, "input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0, "priced": 0}
+    lambda: {"requests": 0, "input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0, "priced": 0, "errors": 0}
 )
+# Per target: how many requests ended in each error type (HTTP or a final `event: error`).
+ERRORS: dict[str, Counter[str]] = defaultdict(Counter)
 
 
 async def sidecar(handler):
@@ -61,11 +63,15 @@ def finish_exchange(record: RequestRecord, trace: Trace, flow) -> None:
     usage = dict(trace.usage)
     tokens_in = int(usage.get("input_tokens") or 0) + int(usage.get("cache_read_input_tokens") or 0)
     tokens_out = int(usage.get("output_tokens") or 0)
-    served = trace.served_by or route.primary.slug
+    served = trace.served_by or (trace.attempts[-1].target if trace.attempts else route.primary.slug)
     cost = request_cost(route, served, tokens_in, tokens_out)
     user = flow.metadata.get("fcc_user", "local")
     metrics.observe(route.tier, trace, user, served, tokens_in, tokens_out, cost, total_ms / 1000)
-    if trace.status == 200 and trace.served_by:
+    if trace.error:
+        # An answer that ended in an error is an error, also when it began as a 200 stream.
+        USAGE[served]["errors"] += 1
+        ERRORS[served][trace.error.split(":", 1)[0]] += 1
+    elif trace.status == 200 and trace.served_by:
         quota.record_usage(user, served, tokens_in, tokens_out, cost)
         totals = USAGE[served]
         totals["requests"] += 1
@@ -75,10 +81,13 @@ def finish_exchange(record: RequestRecord, trace: Trace, flow) -> None:
             totals["cost_usd"] += cost
             totals["priced"] = 1
     first = f"{trace.first_byte_ms:.0f}" if trace.first_byte_ms is not None else "-"
+    error = trace.error
+    status = f"{trace.status}" + (f" error={error.split(':', 1)[0]}" if error and trace.status == 200 else "")
+    cause = f" ({error})" if error else (f" ({trace.outcome})" if trace.outcome not in ("", "ok") else "")
     log.info(
-        "fcc: %s %s -> %s status=%s first_byte=%sms total=%.0fms tokens in=%d out=%d attempts=%d user=%s%s",
-        record.request_class, route.tier, served, trace.status, first, total_ms, tokens_in, tokens_out,
-        len(trace.attempts), user, f" ({trace.outcome})" if trace.outcome not in ("", "ok") else "",
+        "fcc: %s %s -> %s status=%s first_byte=%sms total=%.0fms tokens in=%d out=%d attempts=%d user=%s%s%s",
+        record.request_class, route.tier, served, status, first, total_ms, tokens_in, tokens_out,
+        len(trace.attempts), user, cause[:400], "".join(f" [{n}]" for n in trace.notes),
     )
     flow.metadata["fcc_summary"] = {
         "class": record.request_class,
@@ -91,15 +100,20 @@ def finish_exchange(record: RequestRecord, trace: Trace, flow) -> None:
         "first_byte_ms": trace.first_byte_ms,
         "total_ms": round(total_ms, 1),
         "usage": usage,
+        "error": error,
+        "notes": list(trace.notes),
         "tokens": {"in": tokens_in, "out": tokens_out},
         "cost_usd": None if cost is None else round(cost, 6),
         "attempts": [
-            {"target": a.target, "url": a.url, "status": a.status, "error": a.error} for a in trace.attempts
+            {"target": a.target, "url": a.url, "status": a.status, "error": a.error, "continuation": a.continuation}
+            for a in trace.attempts
         ],
     }
     # Filterable in mitmweb (`~comment "fcc main"`, `~comment "out=0"`), and kept in -w flow files.
     price = f" ${cost:.4f}" if cost is not None else ""
-    flow.comment = f"{flow.comment} | {trace.status} in={tokens_in} out={tokens_out}{price}".lstrip(" |")
+    failed = f" error {error.split(':', 1)[0]}" if error else ""
+    continued = " continued" if any(n.startswith("continued") for n in trace.notes) else ""
+    flow.comment = f"{flow.comment} | {trace.status}{failed}{continued} in={tokens_in} out={tokens_out}{price}".lstrip(" |")
     bound_view()
 
 
@@ -133,8 +147,12 @@ def report_usage() -> None:
     for slug, totals in sorted(USAGE.items()):
         cost = f" cost=${totals['cost_usd']:.4f}" if totals.get("priced") else ""
         total += totals.get("cost_usd", 0.0)
-        log.info("fcc usage: %s requests=%d in=%d out=%d%s", slug, totals["requests"], totals["input_tokens"],
-                 totals["output_tokens"], cost)
+        errors = ""
+        if totals.get("errors"):
+            causes = ", ".join(f"{kind} x{count}" for kind, count in ERRORS[slug].most_common())
+            errors = f" errors={int(totals['errors'])} ({causes})"
+        log.info("fcc usage: %s requests=%d in=%d out=%d%s%s", slug, totals["requests"], totals["input_tokens"],
+                 totals["output_tokens"], cost, errors)
     if any(t.get("priced") for t in USAGE.values()):
         log.info("fcc usage: total cost=$%.4f (priced providers only)", total)
 

@@ -115,6 +115,7 @@ class AnthropicSSEReader:
         self._index_map: dict[int, int] = {}
         self._next_index = 0
         self._open: int | None = None
+        self._open_type: str | None = None
         self._input_estimate = input_tokens
         self.started = message_started  # True: the caller sends message_start itself
         self.ended = False
@@ -133,6 +134,11 @@ class AnthropicSSEReader:
 
     def flush_pending(self, now: float) -> list[Event]:
         return []
+
+    @property
+    def pending_tool_call(self) -> bool:
+        """A tool_use block is open (its input streams through as it comes)."""
+        return self._open is not None and self._open_type in ("tool_use", "server_tool_use")
 
     def feed(self, data: bytes) -> list[Event]:
         out: list[Event] = []
@@ -215,6 +221,7 @@ class AnthropicSSEReader:
             self._open = self._next_index
             self._next_index += 1
             block = event.get("content_block") or {}
+            self._open_type = block.get("type")
             if block.get("type") not in ("text", "thinking") or block.get("text") or block.get("thinking"):
                 self._content_seen = True
             out.append(event)

@@ -123,6 +123,11 @@ class OpenAIChatReader:
             self._recognised(self._text_tools.flush_pending(now), out)
         return out
 
+    @property
+    def pending_tool_call(self) -> bool:
+        """A tool call is being streamed (it reaches the client only whole, at the end)."""
+        return bool(self._calls) or self.holding
+
     def feed(self, data: bytes) -> list[Event]:
         out: list[Event] = []
         if self.emitter.ended:
