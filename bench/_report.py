@@ -122,8 +122,17 @@ def checks(summary: dict) -> list[tuple[str, str, str]]:
                     f"{fmt(s.get('fit_fixed_ms'), 2)} ms vs {fmt(mitm.get('fit_fixed_ms'), 2)} ms = {fmt_ratio(r)} "
                     f"(whole 100-chunk request: {fmt_ratio(r100)})", verdict(None if r is None else r <= 2)))
         chunk = s.get("fit_chunk_us")
-        out.append((f"{name}: CPU per chunk <= 45 µs", f"{fmt(chunk)} µs", verdict(None if chunk is None else chunk <= 45)))
-        for peer, factor, label in ((ccr, 2, "ccr"), (litellm, 15, "litellm")):
+        out.append((f"{name}: CPU per chunk <= 25 µs (with translation)", f"{fmt(chunk)} µs",
+                    verdict(None if chunk is None else chunk <= 25)))
+        ttfb, mitm_ttfb = s.get("seq_ttfb_p50"), mitm.get("seq_ttfb_p50")
+        added = None if ttfb is None or mitm_ttfb is None else ttfb - mitm_ttfb
+        out.append((f"{name}: TTFB added over plain mitmdump <= 2 ms (seq p50)",
+                    f"{fmt(ttfb)} vs {fmt(mitm_ttfb)} ms = +{fmt(added)} ms", verdict(None if added is None else added <= 2)))
+        rps = ratio(s.get("conc_rps"), mitm.get("conc_rps"))
+        out.append((f"{name}: throughput at 50 concurrent streams >= 0.5x plain mitmdump",
+                    f"{fmt(s.get('conc_rps'))} vs {fmt(mitm.get('conc_rps'))} req/s = {fmt_ratio(rps)}",
+                    verdict(None if rps is None else rps >= 0.5)))
+        for peer, factor, label in ((ccr, 2, "ccr"), (litellm, 10, "litellm")):  # total p50 <= 0.5x ccr's, <= 1/10 LiteLLM's
             if peer is None:
                 out.append((f"{name}: >= {factor}x faster than {label} (seq total p50)", "peer not measured", "n/a"))
                 continue
