@@ -33,6 +33,7 @@ from tests.support.procs import REPO_ROOT, MitmdumpProcess
 from tests.support.upstream import RecordedRequest, ScriptedUpstream
 from tests.support.upstream_responses import (
     SSE_DONE,
+    CutMidStream,
     Stream,
     openai_chunk,
     openai_text_stream,
@@ -397,3 +398,27 @@ def test_reasoning_and_tool_call_in_stream_json(rig: Rig) -> None:
     # vLLM's profile replays reasoning as `reasoning_content` on the assistant turn.
     assert thought in assistant.get("reasoning_content", ""), assistant
     assert rig.upstream.errors == []
+
+
+def test_a_cut_answer_is_continued_and_the_cli_gets_the_exact_text(rig: Rig) -> None:
+    """vLLM continues a prefilled turn: fcc asks it to go on from what the CLI already has and
+    splices the rest in, so the CLI sees one message (no error, no non-streaming redo)."""
+    marker = f"FCCDONE{secrets.token_hex(6)}"
+    pieces = ["The answer ", "is forty ", "two, and ", f"the marker is {marker}."]
+    rig.upstream.script(
+        CutMidStream(openai_text_stream(pieces, model=UPSTREAM_MODEL), after_chunks=3),
+        openai_text_stream(pieces[2:], model=UPSTREAM_MODEL),
+    )
+
+    run = rig.claude("what is the answer", "--output-format", "json")
+
+    assert run.returncode == 0, f"claude exited {run.returncode}"
+    result = json.loads(run.stdout)
+    assert result["is_error"] is False, result
+    assert result["result"] == "".join(pieces)
+    bodies = _chat_bodies(rig.upstream)
+    prefilled = [body for body in bodies if body["messages"][-1]["role"] == "assistant"]
+    assert len(prefilled) == 1, [body["messages"][-1]["role"] for body in bodies]
+    assert _content_text(prefilled[0]["messages"][-1]["content"]) == "The answer is forty "
+    assert prefilled[0]["continue_final_message"] is True
+    assert len(bodies) == 2, "the CLI redid the call (an error reached it)"
