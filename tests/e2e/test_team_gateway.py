@@ -45,7 +45,7 @@ CONCURRENCY = 8  # provider's max_concurrency, across replicas
 WINDOW = 10.0  # seconds (FCC_WINDOW_SECONDS; a real provider's is 60)
 CLIENTS = 50
 LOAD_SECONDS = 24.0  # clients keep sending for this long...
-DRAIN_SECONDS = 45.0  # ...then requests in flight get this long to finish (two windows, on a loaded machine)
+DRAIN_SECONDS = 75.0  # ...then requests in flight get this long to finish (a bound, not a budget: a loaded CI box queues longer)
 KILL_AT, RESTART_AT = 7.0, 17.0  # Redis is down in between (a window boundary falls inside)
 CAROL_RPM = 4  # carol's own limit, per window, across replicas
 PRICE = (1.0, 2.0)  # USD per million tokens in / out
@@ -255,7 +255,7 @@ def test_three_replicas_share_one_quota_and_survive_redis_going_away(
         assert not upstream.errors, upstream.errors
         assert max_in_window(upstream.received, WINDOW) <= LIMIT, f"the provider's window was exceeded: {[round(t, 2) for t in received]}"
         assert len(upstream.accepted) == len(upstream.received), "fcc sent a request the provider refused"
-        assert len(received) > LIMIT * 2  # the load really did fill several windows
+        assert len(received) > LIMIT * 1.5  # the load really did exceed one window (a loaded box sends fewer in 24 s)
         spans = [(e.request.received_at, e.finished_at or e.client_closed_at or time.monotonic()) for e in upstream.exchanges]
         in_flight = max(sum(1 for start, end in spans if start <= t < end) for t, _ in spans)
         assert in_flight <= CONCURRENCY, f"{in_flight} requests at once at the provider (max_concurrency {CONCURRENCY})"
