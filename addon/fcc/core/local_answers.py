@@ -8,41 +8,45 @@ from typing import Any, Protocol
 
 from fcc.core.memo import ContentMemo, tool_names_key
 
-# Characters per token for mixed English prose, code and JSON. A calibrated,
-# per-provider count is future work; this keeps /context roughly right.
+# Characters per token for mixed English prose, code and JSON: the starting point that
+# fcc.engine.calibration scales per provider/model from the usage providers report.
 CHARS_PER_TOKEN = 3.6
 IMAGE_TOKENS = 1600
 
 
-def _content_chars(content: object) -> tuple[int, int]:
-    """(characters, images) in message content of any shape."""
+def _content_chars(content: object) -> tuple[int, int, int]:
+    """(prose characters, structured characters, images) in message content of any shape.
+
+    Prose (text, thinking, tool output) and structured text (tool-call JSON, schemas) are
+    kept apart because tokenizers pack them differently; calibration learns both rates."""
     if isinstance(content, str):
-        return len(content), 0
+        return len(content), 0, 0
     if not isinstance(content, list):
-        return 0, 0
-    chars = images = 0
+        return 0, 0, 0
+    prose = structured = images = 0
     for block in content:
         if not isinstance(block, dict):
-            chars += len(str(block))
+            prose += len(str(block))
             continue
         kind = block.get("type")
         if kind == "image":
             images += 1
         elif kind == "text":
-            chars += len(block.get("text") or "")
+            prose += len(block.get("text") or "")
         elif kind == "thinking":
-            chars += len(block.get("thinking") or "")
+            prose += len(block.get("thinking") or "")
         elif kind == "redacted_thinking":
             continue  # opaque provider state (fcc keeps Gemini/OpenRouter state here), like a signature
         elif kind == "tool_use":
-            chars += len(block.get("name") or "") + len(json.dumps(block.get("input") or {})) + 20
+            structured += len(block.get("name") or "") + len(json.dumps(block.get("input") or {})) + 20
         elif kind == "tool_result":
-            inner_chars, inner_images = _content_chars(block.get("content"))
-            chars += inner_chars + 20
+            inner_prose, inner_structured, inner_images = _content_chars(block.get("content"))
+            prose += inner_prose
+            structured += inner_structured + 20
             images += inner_images
         else:
-            chars += len(json.dumps(block)) // 2
-    return chars, images
+            structured += len(json.dumps(block)) // 2
+    return prose, structured, images
 
 
 def _tool_chars(tools: list[Any]) -> int:
@@ -53,26 +57,34 @@ def _tool_chars(tools: list[Any]) -> int:
 _TOOL_CHARS_MEMO: ContentMemo[list[Any], int] = ContentMemo()
 
 
-def estimate_input_tokens(request: dict[str, Any]) -> int:
-    chars = images = 0
+def estimate_parts(request: dict[str, Any]) -> tuple[float, float, int]:
+    """(prose tokens, structured tokens, image tokens) at CHARS_PER_TOKEN: what calibration scales."""
+    prose = structured = images = 0
     system = request.get("system")
     if isinstance(system, str):
-        chars += len(system)
+        prose += len(system)
     elif isinstance(system, list):
-        chars += sum(len(b.get("text") or "") for b in system if isinstance(b, dict))
+        prose += sum(len(b.get("text") or "") for b in system if isinstance(b, dict))
     for message in request.get("messages") or []:
         if isinstance(message, dict):
-            message_chars, message_images = _content_chars(message.get("content"))
-            chars += message_chars + 12
+            message_prose, message_structured, message_images = _content_chars(message.get("content"))
+            prose += message_prose
+            structured += message_structured + 12
             images += message_images
     tools = request.get("tools")
     if isinstance(tools, list) and tools:
-        chars += _TOOL_CHARS_MEMO.get(tool_names_key(tools), tools, _tool_chars)
-    return max(1, int(chars / CHARS_PER_TOKEN) + images * IMAGE_TOKENS)
+        structured += _TOOL_CHARS_MEMO.get(tool_names_key(tools), tools, _tool_chars)
+    return prose / CHARS_PER_TOKEN, structured / CHARS_PER_TOKEN, images * IMAGE_TOKENS
 
 
-def count_tokens_body(request: dict[str, Any]) -> bytes:
-    return json.dumps({"input_tokens": estimate_input_tokens(request)}).encode()
+def estimate_input_tokens(request: dict[str, Any]) -> int:
+    prose, structured, images = estimate_parts(request)
+    return max(1, int(prose + structured) + images)
+
+
+def count_tokens_body(request: dict[str, Any], tokens: int | None = None) -> bytes:
+    """`{"input_tokens": N}`: `tokens` when the caller calibrated the count, else the raw estimate."""
+    return json.dumps({"input_tokens": estimate_input_tokens(request) if tokens is None else tokens}).encode()
 
 
 class PublishedModel(Protocol):

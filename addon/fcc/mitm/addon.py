@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from pathlib import Path
 
 from mitmproxy import ctx, exceptions, http
 
@@ -16,7 +17,7 @@ from fcc.engine.records import RequestRecord, Trace
 from fcc import claude_code
 from fcc import codex
 from fcc.config import Config, ConfigError, load_config
-from fcc.core.local_answers import count_tokens_body, estimate_input_tokens, models_body
+from fcc.core.local_answers import count_tokens_body, estimate_input_tokens, estimate_parts, models_body
 from fcc.core.anthropic_api import ANTHROPIC_HOST
 from fcc.core.client_request import parse_request
 from fcc.core.credentials import CLIENT_AUTH_HEADERS, CREDENTIAL_HEADERS
@@ -25,7 +26,7 @@ from fcc.core.errors import AnthropicError, make_error
 from fcc.core.events import new_message_id
 from fcc.router import RouteError, route_request
 from fcc import limits, model_picker
-from fcc.engine import model_lists
+from fcc.engine import calibration, model_lists
 from fcc.mitm import contentviews
 from fcc.mitm import inspector
 from fcc.mitm.flowstate import STATES, FlowState
@@ -93,6 +94,8 @@ class FccAddon:
     def load(self, loader) -> None:
         loader.add_option("fcc_config", str, "", "Path to routes.yaml (default: ./routes.yaml, then the repo's).")
         loader.add_option("fcc_max_flows", str, "200", "Flows mitmweb keeps before dropping the oldest.")
+        loader.add_option("fcc_state_dir", str, "", "Where fcc keeps learned state (token calibration): "
+                          "default $FCC_STATE_DIR, $XDG_CACHE_HOME/fcc or ~/.cache/fcc.")
         loader.add_option("fcc_record", str, "", "Record every exchange, secrets scrubbed, as one YAML file each into this directory.")
         loader.add_option("fcc_replay", str, "", "Answer upstream calls from this recording (directory or file) instead of the network.")
         loader.add_option("fcc_replay_speed", str, "original", "Replay timing: original (as recorded) or fast.")
@@ -106,6 +109,9 @@ class FccAddon:
                 if not _starting_up():
                     raise exceptions.OptionsError(message)
                 log.error("fcc: %s", message)
+        if "fcc_state_dir" in updated:
+            state_dir = ctx.options.fcc_state_dir
+            calibration.use(Path(state_dir).expanduser() if state_dir else calibration.default_dir())
         if ("fcc_config" in updated or "fcc_replay" in updated or self.config is None) and not self._config_failed:
             try:
                 self.config = load_config(ctx.options.fcc_config or replay.routes_file(ctx.options.fcc_replay))
@@ -139,6 +145,7 @@ class FccAddon:
 
     async def done(self) -> None:
         runtime.report_usage()
+        calibration.current().save()
         await quota.settled()
         await shared_state.shutdown()
         contentviews.unregister()
@@ -222,7 +229,8 @@ class FccAddon:
             return
         assert request is not None
         if path == COUNT_TOKENS:
-            flow.response = http.Response.make(200, count_tokens_body(request), {"content-type": "application/json"})
+            body = count_tokens_body(request, calibration.count_tokens(request, config))
+            flow.response = http.Response.make(200, body, {"content-type": "application/json"})
             return
         headers = {name: flow.request.headers[name] for name in _CLIENT_HEADERS if name in flow.request.headers}
         facts = claude_code.describe(request, headers)
@@ -234,7 +242,7 @@ class FccAddon:
             return
         if route is None:
             return  # no route: the request goes to the reverse target (Anthropic) untouched
-        fitted = limits.fit(route, estimate, config, model_lists.lookup)
+        fitted = limits.fit(route, calibration.current().calibrated(route.primary.slug, estimate_parts(request)), config, model_lists.lookup)
         if isinstance(fitted, AnthropicError):
             self._answer(flow, fitted)  # Claude Code compacts on exactly this answer
             return

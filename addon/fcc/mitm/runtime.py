@@ -12,7 +12,8 @@ from mitmproxy import ctx
 from mitmproxy import http as mhttp
 
 from fcc.core.errors import make_error
-from fcc.engine import metrics, quota
+from fcc.core.local_answers import estimate_parts
+from fcc.engine import calibration, metrics, quota
 from fcc.engine.records import RequestRecord, Trace
 from fcc.engine.sidecar import Sidecar
 from fcc.router import Route
@@ -72,6 +73,9 @@ def finish_exchange(record: RequestRecord, trace: Trace, flow) -> None:
         USAGE[served]["errors"] += 1
         ERRORS[served][trace.error.split(":", 1)[0]] += 1
     elif trace.status == 200 and trace.served_by:
+        reported = calibration.provider_input(usage)
+        if reported != record.input_estimate:  # equal: the reader fell back to fcc's own estimate
+            calibration.current().observe(served, estimate_parts(record.request), reported)
         quota.record_usage(user, served, tokens_in, tokens_out, cost)
         totals = USAGE[served]
         totals["requests"] += 1

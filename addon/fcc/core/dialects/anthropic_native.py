@@ -29,6 +29,9 @@ _KNOWN_EVENTS = frozenset(
 DEFAULT_MAX_TOKENS = 32000
 
 
+_INPUT_USAGE = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+
+
 def _is_fcc_thinking(block: object) -> bool:
     """Thinking that fcc made up (from another provider) would fail signature checks here."""
     return isinstance(block, dict) and (
@@ -117,6 +120,9 @@ class AnthropicSSEReader:
         self._open: int | None = None
         self._open_type: str | None = None
         self._input_estimate = input_tokens
+        # The provider's input counts from its message_start, kept for the final message_delta
+        # when fcc sends its own message_start instead (the client must see the provider's numbers).
+        self._start_usage: dict[str, int] = {}
         self.started = message_started  # True: the caller sends message_start itself
         self.ended = False
         self.usage: dict[str, Any] = {}  # as the upstream's message_delta reported it
@@ -194,6 +200,9 @@ class AnthropicSSEReader:
         event["type"] = kind
         if kind == "message_start":
             if self.started:
+                usage = (event.get("message") or {}).get("usage")
+                if isinstance(usage, dict):
+                    self._start_usage = {k: v for k, v in usage.items() if k in _INPUT_USAGE and isinstance(v, int) and v}
                 return
             self.started = True
             message = event.get("message") or {}
@@ -239,9 +248,12 @@ class AnthropicSSEReader:
             self._close_open(out)
             usage = event.get("usage")
             if not isinstance(usage, dict):
-                event["usage"] = {"output_tokens": 0}
+                usage = event["usage"] = {"output_tokens": 0}
             elif usage.get("output_tokens") is None:
                 usage["output_tokens"] = 0
+            for key, value in self._start_usage.items():
+                if not usage.get(key):  # OpenRouter zeroes message_start and fills the delta: the delta wins
+                    usage[key] = value
             self.usage = dict(event["usage"])
             out.append(event)
         elif kind == "message_stop":
