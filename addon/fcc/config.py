@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 from fcc.claude_code import CLASSES, FEATURES
 from fcc.core.catalog import CATALOG
 from fcc.core.anthropic_api import TIERS
-from fcc.core.profiles import PROFILE_FIELDS, Profile, validate_profile
+from fcc.core.profiles import PROFILE_FIELDS, Profile, uses_client_credentials, validate_profile
 from fcc.core.reasoning import POLICIES
 from fcc.users import User, parse_users, read_users_file
 from fcc.core.text_tools import setting_problems
@@ -436,7 +436,8 @@ def load_config(option: str = "", environ: dict[str, str] | None = None) -> Conf
     routed |= {t.profile.id for t in fallbacks}
     for pid in sorted(routed):
         profile = providers[pid]
-        if profile.api_key_env and profile.auth_style != "none" and not profile.api_key(env):
+        if profile.api_key_env and profile.auth_style != "none" and not profile.api_key(env) \
+                and not uses_client_credentials(profile):
             raise ConfigError(
                 f"provider {pid!r} is routed but its key variable {profile.api_key_env} is not set"
             )

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from fcc.claude_code import RequestFacts
 from fcc.core.catalog import CATALOG
+from fcc.core.profiles import uses_client_credentials
 from fcc.config import CODEX_TIER, Config, ConfigError, Target, TierRoute, builtin_provider
 from fcc.model_picker import decode
 from fcc.model_picker import entries as picker_entries
@@ -83,7 +84,8 @@ def route_model(name: str, config: Config, environ: dict[str, str] | None = None
         except ConfigError as exc:
             raise RouteError(f"model {name!r}: {exc}") from None
     if sep and upstream_model and known is not None:
-        if known.api_key_env and known.auth_style != "none" and not known.api_key(dict(env)):
+        if known.api_key_env and known.auth_style != "none" and not known.api_key(dict(env)) \
+                and not uses_client_credentials(known):
             raise RouteError(
                 f"model {name!r} names provider {provider_id!r}, but its key variable "
                 f"{known.api_key_env} is not set where fcc runs"

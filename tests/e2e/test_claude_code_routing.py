@@ -19,7 +19,7 @@ import pytest
 from tests.e2e.test_claude_code_cli import _chat_bodies, _content_text, _dump, claude_bin, run_claude  # noqa: F401
 from tests.support.procs import MitmdumpProcess
 from tests.support.upstream import ScriptedUpstream
-from tests.support.upstream_responses import JsonResponse, openai_text_stream, openai_tool_call_stream
+from tests.support.upstream_responses import JsonResponse, anthropic_text_stream, openai_text_stream, openai_tool_call_stream
 
 pytestmark = [pytest.mark.e2e, pytest.mark.cli]
 
@@ -130,3 +130,33 @@ def test_conversation_over_a_small_window_gets_prompt_too_long_compacts_and_cont
             assert result["is_error"] is False and marker in result["result"]
         finally:
             _dump(upstream, proxy, [run])
+
+
+def test_subscription_passthrough_sends_the_clients_credentials_to_anthropic_only(
+    claude_bin: str, mitmdump_factory: Callable[..., MitmdumpProcess], tmp_path: Path
+) -> None:
+    """opus -> Anthropic with the client's own token (no key where fcc runs); haiku -> a local model."""
+    token = f"sk-ant-oat01-{secrets.token_hex(16)}"  # shaped like a Claude subscription's OAuth token
+    marker = f"FROMANTHROPIC{secrets.token_hex(4)}"
+    with ScriptedUpstream(default=anthropic_text_stream(f"Anthropic here {marker}", model="claude-opus-4-5")) as anthropic, \
+            ScriptedUpstream(default=openai_text_stream("local here", model="small")) as local:  # fmt: skip
+        proxy = _start(mitmdump_factory, tmp_path,
+                       "models:\n  opus: anthropic/claude-opus-4-5\n  haiku: vllm/small\n"
+                       f"providers:\n  vllm: {{base_url: '{local.url('/v1')}'}}\n",
+                       FCC_ANTHROPIC_BASE_URL=anthropic.base_url, ANTHROPIC_API_KEY="")  # fmt: skip
+        runs = [run_claude(claude_bin, proxy.base_url, tmp_path / f"cli-{i}", "say hi", "--output-format", "json",
+                           *extra, env_changes={"ANTHROPIC_AUTH_TOKEN": token})
+                for i, extra in enumerate(((), ("--model", "haiku")))]  # fmt: skip
+        try:
+            assert [run.returncode for run in runs] == [0, 0]
+            assert marker in json.loads(runs[0].stdout)["result"]
+            [sent] = anthropic.requests
+            assert sent.path.startswith("/v1/messages") and sent.json_body["model"] == "claude-opus-4-5"
+            assert sent.header("authorization") == f"Bearer {token}"
+            assert local.requests, "the haiku run never reached its provider"
+            for request in local.requests:
+                assert token not in repr(request.headers) and token.encode() not in request.body
+            assert token not in proxy.output()  # nor in fcc's log
+        finally:
+            _dump(anthropic, proxy, runs)
+            _dump(local, proxy, [])

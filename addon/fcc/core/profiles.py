@@ -180,6 +180,15 @@ class Profile:
         return value or None
 
 
+SUBSCRIPTION_PROVIDER = "anthropic"
+
+
+def uses_client_credentials(p: Profile) -> bool:
+    """Anthropic itself may be routed without a key where fcc runs: the client's own credentials
+    (its API key, or a Claude subscription's OAuth token) are then sent, to Anthropic only."""
+    return p.id == SUBSCRIPTION_PROVIDER and p.transport == "anthropic_messages"
+
+
 PROFILE_FIELDS: frozenset[str] = frozenset(f.name for f in dataclasses.fields(Profile))
 
 

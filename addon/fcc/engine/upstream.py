@@ -13,6 +13,7 @@ from fcc.config import Target
 from fcc.core.body_json import encode_body
 from fcc.core.anthropic_api import ANTHROPIC_HOST, ANTHROPIC_VERSION
 from fcc.core.credentials import CLIENT_AUTH_HEADERS
+from fcc.core.profiles import uses_client_credentials
 from fcc.core.dialects.anthropic_native import translate_native_request
 from fcc.core.dialects.openai_chat_request import translate_request
 from fcc.core.dialects.openai_responses_request import translate_to_responses
@@ -59,7 +60,12 @@ async def close_clients() -> None:
 
 
 def is_genuine_anthropic(target: Target) -> bool:
-    return target.profile.transport == "anthropic_messages" and ANTHROPIC_HOST in target.profile.base_url
+    """Anthropic's API: the built-in `anthropic` provider (its base URL may point at a gateway in
+    front of Anthropic, FCC_ANTHROPIC_BASE_URL) or any Messages endpoint on api.anthropic.com."""
+    profile = target.profile
+    return profile.transport == "anthropic_messages" and (
+        uses_client_credentials(profile) or ANTHROPIC_HOST in profile.base_url
+    )
 
 
 def build_request(

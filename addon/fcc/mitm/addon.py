@@ -233,6 +233,9 @@ class FccAddon:
             flow.response = http.Response.make(200, body, {"content-type": "application/json"})
             return
         headers = {name: flow.request.headers[name] for name in _CLIENT_HEADERS if name in flow.request.headers}
+        if user is not users.LOCAL:
+            headers.pop("authorization", None)  # fcc's own proxy token: never sent on, not even to Anthropic
+            headers.pop("x-api-key", None)
         facts = claude_code.describe(request, headers)
         estimate = estimate_input_tokens(request)
         try:
